@@ -1,0 +1,17 @@
+//! DiscoGAN: learning to translate images between two domains from unpaired examples
+//! (Kim et al., ICML 2017), on burn.
+//!
+//! - [`model`]: the networks (the design document's U-Net and PatchGAN; the paper's nets).
+//! - [`loss`]: every equation of the objective.
+//! - [`config`]: the configuration and its presets.
+//! - [`train`]: the training iteration.
+#![warn(missing_docs)]
+
+pub mod config;
+pub mod error;
+pub mod loss;
+pub mod model;
+pub mod train;
+
+pub use config::{Config, Preset};
+pub use error::{Error, Result};

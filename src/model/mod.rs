@@ -1,0 +1,257 @@
+//! The networks: the design document's U-Net generator and PatchGAN discriminator ("seed"), and
+//! the paper's encoder-decoder generator and feature-returning discriminator ("paper").
+
+mod import;
+mod layers;
+mod paper;
+mod patchgan;
+mod unet;
+
+pub use import::{TorchImport, load_torch_weights};
+pub use layers::{BatchNorm2d, WeightInit, upsample_nearest2x};
+pub use paper::{PaperDiscriminator, PaperDiscriminatorOutput, PaperGenerator, PaperNetConfig};
+pub use patchgan::{PatchDiscriminator, PatchDiscriminatorConfig};
+pub use unet::{UNetGenerator, UNetGeneratorConfig};
+
+use burn::module::Module;
+use burn::tensor::{Device, Tensor};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+
+/// Which pair of networks to train.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Architecture {
+    /// The design document's U-Net generator and PatchGAN discriminator; images in [-1, 1].
+    #[default]
+    Seed,
+    /// The paper's conv encoder-decoder generator and BatchNorm discriminator; images in [0, 1].
+    Paper,
+}
+
+impl Architecture {
+    /// The pixel range the generator's output lives in (and its input is expected in).
+    pub fn pixel_range(self) -> (f32, f32) {
+        match self {
+            Architecture::Seed => (-1.0, 1.0),
+            Architecture::Paper => (0.0, 1.0),
+        }
+    }
+}
+
+/// The shape and width of the networks.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ModelConfig {
+    /// Which networks.
+    pub architecture: Architecture,
+    /// Image channels: 1 (grey), 3 (RGB) or 4 (RGBA).
+    pub channels: usize,
+    /// Image side in pixels: a power of two, at least 32.
+    pub image_size: usize,
+    /// Base channel width (64 in the paper and the design document).
+    pub width: usize,
+    /// Dropout of the U-Net's inner blocks (seed only).
+    pub dropout: f64,
+    /// Standard deviation of the paper nets' N(0, std) initialisation.
+    pub init_std: f64,
+}
+
+impl Default for ModelConfig {
+    fn default() -> Self {
+        Self {
+            architecture: Architecture::Seed,
+            channels: 3,
+            image_size: 64,
+            width: 64,
+            dropout: 0.5,
+            init_std: 0.02,
+        }
+    }
+}
+
+impl ModelConfig {
+    fn unet(&self) -> UNetGeneratorConfig {
+        UNetGeneratorConfig::new(self.channels, self.image_size)
+            .with_width(self.width)
+            .with_dropout(self.dropout)
+    }
+
+    fn patch(&self) -> PatchDiscriminatorConfig {
+        PatchDiscriminatorConfig::new(self.channels, self.image_size).with_width(self.width)
+    }
+
+    fn paper(&self) -> PaperNetConfig {
+        PaperNetConfig::new(self.channels, self.image_size)
+            .with_width(self.width)
+            .with_init_std(self.init_std)
+    }
+
+    /// Checks every value, naming the first bad key.
+    pub fn validate(&self) -> Result<()> {
+        match self.architecture {
+            Architecture::Seed => {
+                self.unet().validate()?;
+                self.patch().validate()
+            }
+            Architecture::Paper => self.paper().validate(),
+        }
+    }
+
+    /// Builds one generator.
+    pub fn init_generator(&self, device: &Device) -> Result<Generator> {
+        Ok(match self.architecture {
+            Architecture::Seed => Generator::UNet(self.unet().init(device)?),
+            Architecture::Paper => Generator::Paper(self.paper().init_generator(device)?),
+        })
+    }
+
+    /// Builds one discriminator.
+    pub fn init_discriminator(&self, device: &Device) -> Result<Discriminator> {
+        Ok(match self.architecture {
+            Architecture::Seed => Discriminator::Patch(self.patch().init(device)?),
+            Architecture::Paper => Discriminator::Paper(self.paper().init_discriminator(device)?),
+        })
+    }
+}
+
+pub(crate) fn check_channels(channels: usize) -> Result<()> {
+    if matches!(channels, 1 | 3 | 4) {
+        Ok(())
+    } else {
+        Err(Error::config(
+            "model.channels",
+            format!("must be 1 (grey), 3 (RGB) or 4 (RGBA), got {channels}"),
+        ))
+    }
+}
+
+pub(crate) fn check_size(size: usize, min: usize, why: &str) -> Result<()> {
+    if size.is_power_of_two() && (min..=4096).contains(&size) {
+        Ok(())
+    } else {
+        Err(Error::config(
+            "model.image_size",
+            format!("must be a power of two from {min} to 4096 ({why}), got {size}"),
+        ))
+    }
+}
+
+pub(crate) fn check_width(width: usize) -> Result<()> {
+    if (1..=4096).contains(&width) {
+        Ok(())
+    } else {
+        Err(Error::config(
+            "model.width",
+            format!("must be from 1 to 4096, got {width}"),
+        ))
+    }
+}
+
+pub(crate) fn check_dropout(p: f64) -> Result<()> {
+    if p.is_finite() && (0.0..1.0).contains(&p) {
+        Ok(())
+    } else {
+        Err(Error::config(
+            "model.dropout",
+            format!("must be in [0, 1), got {p}"),
+        ))
+    }
+}
+
+/// A generator of either architecture.
+// Built once per run; a few hundred bytes of tensor handles are not worth a Box.
+#[allow(clippy::large_enum_variant)]
+#[derive(Module, Debug)]
+pub enum Generator {
+    /// The design document's U-Net.
+    UNet(UNetGenerator),
+    /// The paper's encoder-decoder.
+    Paper(PaperGenerator),
+}
+
+impl Generator {
+    /// Translates [batch, channels, size, size] to the other domain (same shape).
+    pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        match self {
+            Generator::UNet(g) => g.forward(x),
+            Generator::Paper(g) => g.forward(x),
+        }
+    }
+}
+
+/// What a discriminator says about a batch.
+#[derive(Debug, Clone)]
+pub struct DiscriminatorOutput {
+    /// Logits of "real": [batch, 1, size/8, size/8] (PatchGAN) or [batch, 1, 1, 1] (paper).
+    pub logits: Tensor<4>,
+    /// Intermediate activations for feature matching (empty for the PatchGAN).
+    pub features: Vec<Tensor<4>>,
+}
+
+/// A discriminator of either architecture.
+// Built once per run; a few hundred bytes of tensor handles are not worth a Box.
+#[allow(clippy::large_enum_variant)]
+#[derive(Module, Debug)]
+pub enum Discriminator {
+    /// The design document's PatchGAN.
+    Patch(PatchDiscriminator),
+    /// The paper's discriminator.
+    Paper(PaperDiscriminator),
+}
+
+impl Discriminator {
+    /// Scores a batch of images.
+    pub fn forward(&self, x: Tensor<4>) -> DiscriminatorOutput {
+        match self {
+            Discriminator::Patch(d) => DiscriminatorOutput {
+                logits: d.forward(x),
+                features: Vec::new(),
+            },
+            Discriminator::Paper(d) => {
+                let out = d.forward(x);
+                DiscriminatorOutput {
+                    logits: out.logits,
+                    features: out.features,
+                }
+            }
+        }
+    }
+}
+
+/// The two generators of DiscoGAN.
+#[derive(Module, Debug)]
+pub struct Generators {
+    /// Maps domain A to domain B.
+    pub g_ab: Generator,
+    /// Maps domain B to domain A.
+    pub g_ba: Generator,
+}
+
+/// The two discriminators of DiscoGAN.
+#[derive(Module, Debug)]
+pub struct Discriminators {
+    /// Tells real A images from translated ones.
+    pub d_a: Discriminator,
+    /// Tells real B images from translated ones.
+    pub d_b: Discriminator,
+}
+
+impl ModelConfig {
+    /// Builds both generators.
+    pub fn init_generators(&self, device: &Device) -> Result<Generators> {
+        Ok(Generators {
+            g_ab: self.init_generator(device)?,
+            g_ba: self.init_generator(device)?,
+        })
+    }
+
+    /// Builds both discriminators.
+    pub fn init_discriminators(&self, device: &Device) -> Result<Discriminators> {
+        Ok(Discriminators {
+            d_a: self.init_discriminator(device)?,
+            d_b: self.init_discriminator(device)?,
+        })
+    }
+}
