@@ -4,6 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::data::{DataConfig, Layout};
 use crate::error::{Error, Result};
 use crate::loss::{Distance, GanLoss};
 use crate::model::{Architecture, ModelConfig};
@@ -121,7 +122,44 @@ impl Default for OptimizerConfig {
     }
 }
 
-/// Networks, objective and optimiser together.
+/// The length of a run and what it writes along the way.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TrainConfig {
+    /// Iterations to train for (in total, counting those before a resume).
+    pub iterations: u64,
+    /// Images of each domain per iteration.
+    pub batch_size: usize,
+    /// Seed of everything random: initial weights, data order, augmentation, dropout.
+    pub seed: u64,
+    /// Write every loss to `metrics.jsonl` every this many iterations.
+    pub log_every: u64,
+    /// Write a sample grid every this many iterations (0: only at the end).
+    pub sample_every: u64,
+    /// Rows (test images of each domain) in a sample grid.
+    pub sample_count: usize,
+    /// Write a checkpoint every this many iterations (0: only at the end).
+    pub checkpoint_every: u64,
+    /// Checkpoints kept (the oldest are deleted).
+    pub keep_checkpoints: usize,
+}
+
+impl Default for TrainConfig {
+    fn default() -> Self {
+        Self {
+            iterations: 2000,
+            batch_size: 8,
+            seed: 0,
+            log_every: 10,
+            sample_every: 100,
+            sample_count: 8,
+            checkpoint_every: 500,
+            keep_checkpoints: 3,
+        }
+    }
+}
+
+/// Everything a run needs: networks, objective, optimiser, data and schedule.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Default)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
@@ -131,6 +169,10 @@ pub struct Config {
     pub objective: ObjectiveConfig,
     /// The optimisers.
     pub optimizer: OptimizerConfig,
+    /// The data.
+    pub data: DataConfig,
+    /// The run.
+    pub train: TrainConfig,
 }
 
 /// Named starting points.
@@ -164,6 +206,12 @@ impl Config {
                     weight_decay: 1e-5,
                     ..OptimizerConfig::default()
                 },
+                // The official code's batch size.
+                train: TrainConfig {
+                    batch_size: 64,
+                    ..TrainConfig::default()
+                },
+                ..Self::default()
             },
         }
     }
@@ -204,8 +252,103 @@ impl Config {
         unit_interval("optimizer.beta1", f64::from(p.beta1))?;
         unit_interval("optimizer.beta2", f64::from(p.beta2))?;
         non_negative("optimizer.epsilon", f64::from(p.epsilon))?;
-        non_negative("optimizer.weight_decay", f64::from(p.weight_decay))
+        non_negative("optimizer.weight_decay", f64::from(p.weight_decay))?;
+        let d = &self.data;
+        if d.paired && d.layout != Layout::Aligned {
+            return Err(Error::config(
+                "data.paired",
+                "true pairs come from aligned A|B images (data.layout = \"aligned\")",
+            ));
+        }
+        if d.load_size != 0 && d.load_size < self.model.image_size {
+            return Err(Error::config(
+                "data.load_size",
+                format!(
+                    "must be 0 or at least model.image_size ({}), got {}",
+                    self.model.image_size, d.load_size
+                ),
+            ));
+        }
+        let t = &self.train;
+        if t.batch_size == 0 {
+            return Err(Error::config("train.batch_size", "must be at least 1"));
+        }
+        if t.log_every == 0 {
+            return Err(Error::config("train.log_every", "must be at least 1"));
+        }
+        if t.keep_checkpoints == 0 {
+            return Err(Error::config(
+                "train.keep_checkpoints",
+                "must be at least 1",
+            ));
+        }
+        Ok(())
     }
+
+    /// Reads a TOML configuration file (keys left out keep their defaults).
+    pub fn from_toml(text: &str) -> Result<Self> {
+        toml::from_str(text).map_err(|e| toml_error("config", text, &e))
+    }
+
+    /// The configuration as TOML.
+    pub fn to_toml(&self) -> String {
+        // Serialising plain data with string keys cannot fail.
+        toml::to_string_pretty(self).unwrap_or_default()
+    }
+
+    /// Applies `key=value` overrides (dotted keys, TOML values; bare words are strings),
+    /// rejecting unknown keys.
+    pub fn with_overrides(&self, overrides: &[String]) -> Result<Self> {
+        let mut doc: toml::Table = toml::from_str(&self.to_toml())
+            .map_err(|e| Error::config("config", e.message().to_string()))?;
+        for item in overrides {
+            let (key, raw) = item.split_once('=').ok_or_else(|| {
+                Error::config(
+                    item.as_str(),
+                    "an override is written key=value, e.g. model.width=32",
+                )
+            })?;
+            let key = key.trim();
+            let value = parse_value(raw.trim());
+            let mut table = &mut doc;
+            let parts: Vec<&str> = key.split('.').collect();
+            for part in &parts[..parts.len() - 1] {
+                table = table
+                    .entry(part.to_string())
+                    .or_insert_with(|| toml::Value::Table(toml::Table::new()))
+                    .as_table_mut()
+                    .ok_or_else(|| Error::config(key, format!("`{part}` is not a section")))?;
+            }
+            table.insert(parts[parts.len() - 1].to_string(), value);
+        }
+        let text = toml::to_string(&doc).map_err(|e| Error::config("config", e.to_string()))?;
+        toml::from_str(&text).map_err(|e| toml_error("--set", &text, &e))
+    }
+}
+
+/// A TOML error with the line it is about, so that the message names the key.
+fn toml_error(what: &str, text: &str, error: &toml::de::Error) -> Error {
+    let line = error.span().and_then(|span| {
+        let start = text[..span.start.min(text.len())]
+            .rfind('\n')
+            .map_or(0, |i| i + 1);
+        text[start..].lines().next().map(str::trim)
+    });
+    match line {
+        Some(line) if !line.is_empty() => {
+            Error::config(what, format!("{} (at `{line}`)", error.message()))
+        }
+        _ => Error::config(what, error.message().to_string()),
+    }
+}
+
+/// A TOML value, or the text itself as a string when it is not one.
+fn parse_value(raw: &str) -> toml::Value {
+    let wrapped = format!("v = {raw}");
+    toml::from_str::<toml::Table>(&wrapped)
+        .ok()
+        .and_then(|mut t| t.remove("v"))
+        .unwrap_or_else(|| toml::Value::String(raw.to_string()))
 }
 
 fn non_negative(key: &str, value: f64) -> Result<()> {
@@ -238,6 +381,31 @@ mod tests {
     }
 
     #[test]
+    fn overrides_and_toml_round_trip() {
+        let config = Config::default()
+            .with_overrides(&[
+                "model.width=32".into(),
+                "objective.distance=l1".into(),
+                "train.iterations = 7".into(),
+                "data.root=some/folder".into(),
+            ])
+            .unwrap();
+        assert_eq!(config.model.width, 32);
+        assert_eq!(config.objective.distance, crate::loss::Distance::L1);
+        assert_eq!(config.train.iterations, 7);
+        assert_eq!(Config::from_toml(&config.to_toml()).unwrap(), config);
+        let err = Config::default()
+            .with_overrides(&["model.wdth=3".into()])
+            .unwrap_err();
+        assert!(err.to_string().contains("wdth"), "{err}");
+        let err = Config::from_toml("[model]\nimage_size = \"big\"").unwrap_err();
+        assert!(
+            err.to_string().contains("image_size") || err.to_string().contains("integer"),
+            "{err}"
+        );
+    }
+
+    #[test]
     fn bad_values_name_their_key() {
         type Mutation = fn(&mut Config);
         let cases: Vec<(Mutation, &str)> = vec![
@@ -260,6 +428,9 @@ mod tests {
             ),
             (|c| c.optimizer.lr = 0.0, "optimizer.lr"),
             (|c| c.optimizer.beta1 = 1.5, "optimizer.beta1"),
+            (|c| c.data.paired = true, "data.paired"),
+            (|c| c.data.load_size = 32, "data.load_size"),
+            (|c| c.train.batch_size = 0, "train.batch_size"),
             (
                 |c| {
                     c.objective.schedule = Schedule::Alternate;

@@ -21,6 +21,40 @@ pub enum Error {
         /// What went wrong.
         reason: String,
     },
+    /// An input file that cannot be used, or a data folder without images.
+    #[error("{path}: {reason}")]
+    Data {
+        /// The file or folder.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// A file that could not be read or written.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file or folder.
+        path: PathBuf,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+    /// A checkpoint that cannot be written or resumed from.
+    #[error("checkpoint {path}: {reason}")]
+    Checkpoint {
+        /// The checkpoint folder.
+        path: PathBuf,
+        /// What went wrong.
+        reason: String,
+    },
+    /// Training produced a loss that is not a finite number.
+    #[error("training diverged at iteration {iteration}: {loss} = {value}")]
+    NonFinite {
+        /// The iteration.
+        iteration: u64,
+        /// The loss term.
+        loss: String,
+        /// Its value.
+        value: f32,
+    },
     /// A tensor of the wrong shape handed to a network or a loss.
     #[error("shape mismatch: {0}")]
     Shape(String),
@@ -32,6 +66,16 @@ impl Error {
         Self::Config {
             key: key.into(),
             reason: reason.into(),
+        }
+    }
+}
+
+impl Error {
+    /// An I/O error on `path`.
+    pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Self::Io {
+            path: path.into(),
+            source,
         }
     }
 }

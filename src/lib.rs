@@ -8,10 +8,14 @@
 #![warn(missing_docs)]
 
 pub mod config;
+pub mod data;
 pub mod error;
+pub mod grid;
 pub mod loss;
 pub mod model;
+pub mod rng;
 pub mod train;
+pub mod translate;
 
 pub use config::{Config, Preset};
 pub use error::{Error, Result};

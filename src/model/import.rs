@@ -102,3 +102,39 @@ pub fn load_torch_weights<M: TorchImport>(module: &mut M, path: &Path, prefix: &
     }
     Ok(())
 }
+
+fn load_generator(g: &mut super::Generator, path: &Path, prefix: &str) -> Result<()> {
+    match g {
+        super::Generator::UNet(n) => load_torch_weights(n, path, prefix),
+        super::Generator::Paper(n) => load_torch_weights(n, path, prefix),
+    }
+}
+
+fn load_discriminator(d: &mut super::Discriminator, path: &Path, prefix: &str) -> Result<()> {
+    match d {
+        super::Discriminator::Patch(n) => load_torch_weights(n, path, prefix),
+        super::Discriminator::Paper(n) => load_torch_weights(n, path, prefix),
+    }
+}
+
+/// Networks of `config` with the PyTorch weights of `path`, stored under the prefixes `G_AB.`,
+/// `G_BA.`, `D_A.` and `D_B.` (as [`export_torch`](super::export_torch) writes them). The
+/// generators must be there; discriminators missing from the file keep their fresh
+/// initialisation. Returns whether the discriminators were imported.
+pub fn import_torch(
+    config: &super::ModelConfig,
+    path: &Path,
+    device: &burn::tensor::Device,
+) -> Result<(super::Generators, super::Discriminators, bool)> {
+    let mut generators = config.init_generators(device)?;
+    load_generator(&mut generators.g_ab, path, "G_AB.")?;
+    load_generator(&mut generators.g_ba, path, "G_BA.")?;
+    let mut discriminators = config.init_discriminators(device)?;
+    let imported = load_discriminator(&mut discriminators.d_a, path, "D_A.")
+        .and_then(|()| load_discriminator(&mut discriminators.d_b, path, "D_B."))
+        .is_ok();
+    if !imported {
+        discriminators = config.init_discriminators(device)?;
+    }
+    Ok((generators, discriminators, imported))
+}

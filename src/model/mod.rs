@@ -1,13 +1,15 @@
 //! The networks: the design document's U-Net generator and PatchGAN discriminator ("seed"), and
 //! the paper's encoder-decoder generator and feature-returning discriminator ("paper").
 
+mod export;
 mod import;
 mod layers;
 mod paper;
 mod patchgan;
 mod unet;
 
-pub use import::{TorchImport, load_torch_weights};
+pub use export::{discriminator_torch_names, export_torch, generator_torch_names};
+pub use import::{TorchImport, import_torch, load_torch_weights};
 pub use layers::{BatchNorm2d, WeightInit, upsample_nearest2x};
 pub use paper::{PaperDiscriminator, PaperDiscriminatorOutput, PaperGenerator, PaperNetConfig};
 pub use patchgan::{PatchDiscriminator, PatchDiscriminatorConfig};

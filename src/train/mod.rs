@@ -1,6 +1,8 @@
 //! Training: the optimisation step of both objectives, and its bookkeeping.
 
+pub mod checkpoint;
 mod grads;
+pub mod run;
 mod step;
 
 pub use grads::gradients_as_module;

@@ -123,6 +123,17 @@ impl Trainer {
         self.iteration = iteration;
     }
 
+    /// The two optimisers (generators', discriminators').
+    pub fn optimizers(&self) -> (&ModuleOptimizer, &ModuleOptimizer) {
+        (&self.optim_g, &self.optim_d)
+    }
+
+    /// Replaces the two optimisers (e.g. with restored state).
+    pub fn set_optimizers(&mut self, optim_g: ModuleOptimizer, optim_d: ModuleOptimizer) {
+        self.optim_g = optim_g;
+        self.optim_d = optim_d;
+    }
+
     /// The sides that iteration `iteration` updates, in order.
     pub fn sides(&self, iteration: u64) -> Vec<Side> {
         let o = &self.config.objective;

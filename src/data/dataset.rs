@@ -1,0 +1,246 @@
+//! Which files make up each domain, and which ones each iteration reads.
+
+use std::path::{Path, PathBuf};
+
+use rayon::prelude::*;
+
+use super::{DataConfig, IMAGE_EXTENSIONS, Layout};
+use crate::error::{Error, Result};
+use crate::rng::SplitMix64;
+
+/// Which part of a file is the image.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Part {
+    /// The whole file.
+    Whole,
+    /// The left half of an A|B image.
+    Left,
+    /// The right half of an A|B image.
+    Right,
+}
+
+/// One image: a file, or half of one.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Source {
+    /// The file.
+    pub path: PathBuf,
+    /// The part of it.
+    pub part: Part,
+}
+
+/// The images of one domain.
+pub type Domain = Vec<Source>;
+
+/// The image files directly in `dir`, sorted by name; an error if there are none.
+pub fn list_images(dir: &Path) -> Result<Vec<PathBuf>> {
+    let entries = std::fs::read_dir(dir).map_err(|e| Error::io(dir, e))?;
+    let mut files = Vec::new();
+    for entry in entries {
+        let path = entry.map_err(|e| Error::io(dir, e))?.path();
+        let is_image = path
+            .extension()
+            .and_then(|e| e.to_str())
+            .is_some_and(|e| IMAGE_EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()));
+        if is_image && path.is_file() {
+            files.push(path);
+        }
+    }
+    if files.is_empty() {
+        return Err(Error::Data {
+            path: dir.to_path_buf(),
+            reason: format!(
+                "no images here (looked for {})",
+                IMAGE_EXTENSIONS.join(", ")
+            ),
+        });
+    }
+    files.sort();
+    Ok(files)
+}
+
+fn whole(files: Vec<PathBuf>) -> Domain {
+    files
+        .into_iter()
+        .map(|path| Source {
+            path,
+            part: Part::Whole,
+        })
+        .collect()
+}
+
+fn halves(files: &[PathBuf], part: Part) -> Domain {
+    files
+        .iter()
+        .map(|path| Source {
+            path: path.clone(),
+            part,
+        })
+        .collect()
+}
+
+/// Training and held-out images of both domains.
+#[derive(Clone, Debug)]
+pub struct Dataset {
+    /// Training images of A.
+    pub train_a: Domain,
+    /// Training images of B.
+    pub train_b: Domain,
+    /// Held-out images of A (same names as `test_b` where the data are paired).
+    pub test_a: Domain,
+    /// Held-out images of B.
+    pub test_b: Domain,
+    /// Whether `train_a[i]` and `train_b[i]` are a true pair.
+    pub paired: bool,
+}
+
+impl Dataset {
+    /// Finds the files that `config` names; `root` is the dataset folder.
+    pub fn open(config: &DataConfig, root: &Path, seed: u64) -> Result<Self> {
+        match config.layout {
+            Layout::Unaligned => {
+                if config.paired {
+                    return Err(Error::config(
+                        "data.paired",
+                        "pairs come from aligned A|B images (data.layout = \"aligned\")",
+                    ));
+                }
+                let dir = |given: &Option<PathBuf>, name: &str| {
+                    given.clone().unwrap_or_else(|| root.join(name))
+                };
+                let train_a = whole(list_images(&dir(&config.train_a, "trainA"))?);
+                let train_b = whole(list_images(&dir(&config.train_b, "trainB"))?);
+                // Held-out images are optional; without them the grids show training images.
+                let test = |given: &Option<PathBuf>, name: &str, fallback: &Domain| {
+                    let path = dir(given, name);
+                    if given.is_none() && !path.exists() {
+                        Ok(fallback.clone())
+                    } else {
+                        list_images(&path).map(whole)
+                    }
+                };
+                Ok(Self {
+                    test_a: test(&config.test_a, "testA", &train_a)?,
+                    test_b: test(&config.test_b, "testB", &train_b)?,
+                    train_a,
+                    train_b,
+                    paired: false,
+                })
+            }
+            Layout::Aligned => {
+                let train = list_images(&root.join("train"))?;
+                let test_dir = ["test", "val"]
+                    .iter()
+                    .map(|d| root.join(d))
+                    .find(|d| d.is_dir());
+                let test = match test_dir {
+                    Some(dir) => list_images(&dir)?,
+                    None => train.clone(),
+                };
+                let (train_a, train_b) = if config.paired {
+                    (halves(&train, Part::Left), halves(&train, Part::Right))
+                } else {
+                    // As the official code: A from one half of the files, B from the other, so
+                    // that no training pair is ever seen.
+                    let order = SplitMix64::new(&[seed, 0xa119]).permutation(train.len());
+                    let (first, second) = order.split_at(train.len() / 2);
+                    let pick =
+                        |idx: &[usize]| idx.iter().map(|&i| train[i].clone()).collect::<Vec<_>>();
+                    (
+                        halves(&pick(first), Part::Left),
+                        halves(&pick(second), Part::Right),
+                    )
+                };
+                if train_a.is_empty() || train_b.is_empty() {
+                    return Err(Error::Data {
+                        path: root.join("train"),
+                        reason: "unpaired training needs at least two aligned images".into(),
+                    });
+                }
+                Ok(Self {
+                    train_a,
+                    train_b,
+                    test_a: halves(&test, Part::Left),
+                    test_b: halves(&test, Part::Right),
+                    paired: config.paired,
+                })
+            }
+        }
+    }
+
+    /// Checks every file's header (format and size) up front, so that a bad file is reported
+    /// before training rather than hours into it. Returns the bad files with the reason.
+    pub fn check_headers(&self) -> Vec<Error> {
+        let mut paths: Vec<&Path> = [&self.train_a, &self.train_b, &self.test_a, &self.test_b]
+            .iter()
+            .flat_map(|d| d.iter().map(|s| s.path.as_path()))
+            .collect();
+        paths.sort();
+        paths.dedup();
+        paths
+            .par_iter()
+            .filter_map(|path| check_header(path).err())
+            .collect()
+    }
+
+    /// Removes the files in `bad` from every domain.
+    pub fn without(&mut self, bad: &[PathBuf]) {
+        for domain in [
+            &mut self.train_a,
+            &mut self.train_b,
+            &mut self.test_a,
+            &mut self.test_b,
+        ] {
+            domain.retain(|s| !bad.contains(&s.path));
+        }
+    }
+
+    /// Batches per epoch.
+    pub fn batches_per_epoch(&self, batch: usize) -> u64 {
+        let n = self.train_a.len().min(self.train_b.len());
+        (n / batch).max(1) as u64
+    }
+
+    /// The (A, B) training indices of `iteration`: each epoch walks a fresh permutation of
+    /// each domain (one shared permutation when paired).
+    pub fn batch_indices(
+        &self,
+        seed: u64,
+        iteration: u64,
+        batch: usize,
+    ) -> (Vec<usize>, Vec<usize>) {
+        let per_epoch = self.batches_per_epoch(batch);
+        let (epoch, k) = (iteration / per_epoch, (iteration % per_epoch) as usize);
+        let take = |len: usize, domain: u64| -> Vec<usize> {
+            let order = SplitMix64::new(&[seed, 0x0d3d, epoch, domain]).permutation(len);
+            (0..batch).map(|j| order[(k * batch + j) % len]).collect()
+        };
+        let a = take(self.train_a.len(), 0);
+        let b = if self.paired {
+            a.clone()
+        } else {
+            take(self.train_b.len(), 1)
+        };
+        (a, b)
+    }
+}
+
+fn check_header(path: &Path) -> Result<()> {
+    let bad = |reason: String| Error::Data {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let reader = image::ImageReader::open(path)
+        .map_err(|e| bad(format!("cannot open: {e}")))?
+        .with_guessed_format()
+        .map_err(|e| bad(format!("cannot read: {e}")))?;
+    if reader.format().is_none() {
+        return Err(bad("not an image (unknown format)".into()));
+    }
+    let (w, h) = reader
+        .into_dimensions()
+        .map_err(|e| bad(format!("corrupt image header: {e}")))?;
+    if w == 0 || h == 0 {
+        return Err(bad("zero-size image".into()));
+    }
+    Ok(())
+}

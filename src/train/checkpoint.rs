@@ -1,0 +1,165 @@
+//! Checkpoints: the four networks, both optimisers' state and the iteration, in one folder
+//! per checkpoint that appears atomically (written under a temporary name, then renamed).
+//!
+//! Nothing else needs saving for an exact resume: every random choice of a run (data order,
+//! augmentation, dropout) is a function of the seed and the iteration.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use burn::module::Module;
+use burn::tensor::Device;
+use serde::{Deserialize, Serialize};
+
+use super::Trainer;
+use crate::config::Config;
+use crate::error::{Error, Result};
+
+const PREFIX: &str = "iter-";
+const STATE: &str = "state.json";
+
+/// What a checkpoint records besides tensors.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CheckpointState {
+    /// The next iteration to run.
+    pub iteration: u64,
+    /// The crate version that wrote it.
+    pub version: String,
+}
+
+fn fail(path: &Path, reason: impl ToString) -> Error {
+    Error::Checkpoint {
+        path: path.to_path_buf(),
+        reason: reason.to_string(),
+    }
+}
+
+/// The complete checkpoints in `dir`, oldest first. Half-written ones (temporary names) and
+/// folders without a state file are ignored.
+pub fn list(dir: &Path) -> Result<Vec<(u64, PathBuf)>> {
+    if !dir.exists() {
+        return Ok(Vec::new());
+    }
+    let mut found = Vec::new();
+    for entry in fs::read_dir(dir).map_err(|e| Error::io(dir, e))? {
+        let path = entry.map_err(|e| Error::io(dir, e))?.path();
+        let iteration = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .and_then(|n| n.strip_prefix(PREFIX))
+            .and_then(|n| n.parse::<u64>().ok());
+        if let Some(iteration) = iteration
+            && path.join(STATE).is_file()
+        {
+            found.push((iteration, path));
+        }
+    }
+    found.sort();
+    Ok(found)
+}
+
+/// The newest complete checkpoint in `dir`.
+pub fn latest(dir: &Path) -> Result<Option<PathBuf>> {
+    Ok(list(dir)?.pop().map(|(_, path)| path))
+}
+
+impl Trainer {
+    /// Writes a checkpoint of the current state into `dir`, keeping the newest `keep`.
+    /// Returns its folder.
+    pub fn save_checkpoint(&self, dir: &Path, keep: usize) -> Result<PathBuf> {
+        fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+        let name = format!("{PREFIX}{:09}", self.iteration());
+        let target = dir.join(&name);
+        let partial = dir.join(format!(".{name}.partial-{}", std::process::id()));
+        if partial.exists() {
+            fs::remove_dir_all(&partial).map_err(|e| Error::io(&partial, e))?;
+        }
+        fs::create_dir_all(&partial).map_err(|e| Error::io(&partial, e))?;
+        self.write_checkpoint_files(&partial)
+            .map_err(|e| fail(&partial, e))?;
+        if target.exists() {
+            // The same iteration saved twice (e.g. Ctrl-C right after a periodic save).
+            fs::remove_dir_all(&target).map_err(|e| Error::io(&target, e))?;
+        }
+        fs::rename(&partial, &target).map_err(|e| Error::io(&target, e))?;
+        sync_dir(dir);
+        for (_, old) in list(dir)?.iter().rev().skip(keep) {
+            fs::remove_dir_all(old).map_err(|e| Error::io(old, e))?;
+        }
+        Ok(target)
+    }
+
+    fn write_checkpoint_files(&self, dir: &Path) -> std::result::Result<(), String> {
+        let err = |e: burn::store::RecordError| e.to_string();
+        self.generators
+            .clone()
+            .save_file(dir.join("generators.bpk"))
+            .map_err(err)?;
+        self.discriminators
+            .clone()
+            .save_file(dir.join("discriminators.bpk"))
+            .map_err(err)?;
+        let (optim_g, optim_d) = self.optimizers();
+        optim_g.save(dir.join("optim_g.bpk")).map_err(err)?;
+        optim_d.save(dir.join("optim_d.bpk")).map_err(err)?;
+        let state = CheckpointState {
+            iteration: self.iteration(),
+            version: env!("CARGO_PKG_VERSION").to_string(),
+        };
+        let json = serde_json::to_string_pretty(&state).map_err(|e| e.to_string())?;
+        write_synced(&dir.join(STATE), json.as_bytes()).map_err(|e| e.to_string())
+    }
+
+    /// Restores a trainer for `config` from checkpoint folder `path` onto `device`.
+    pub fn load_checkpoint(config: Config, path: &Path, device: &Device) -> Result<Self> {
+        let state_path = path.join(STATE);
+        let text = fs::read_to_string(&state_path).map_err(|e| Error::io(&state_path, e))?;
+        let state: CheckpointState =
+            serde_json::from_str(&text).map_err(|e| fail(path, format!("{STATE}: {e}")))?;
+        let generators = config
+            .model
+            .init_generators(device)?
+            .try_load_file(path.join("generators.bpk"))
+            .map_err(|e| {
+                fail(
+                    path,
+                    format!(
+                        "generators.bpk: {e} (was it trained with another model configuration?)"
+                    ),
+                )
+            })?;
+        let discriminators = config
+            .model
+            .init_discriminators(device)?
+            .try_load_file(path.join("discriminators.bpk"))
+            .map_err(|e| fail(path, format!("discriminators.bpk: {e}")))?;
+        let mut trainer = Trainer::from_networks(config, generators, discriminators)?;
+        let (optim_g, optim_d) = trainer.optimizers();
+        let optim_g = optim_g
+            .clone()
+            .load(path.join("optim_g.bpk"))
+            .map_err(|e| fail(path, format!("optim_g.bpk: {e}")))?;
+        let optim_d = optim_d
+            .clone()
+            .load(path.join("optim_d.bpk"))
+            .map_err(|e| fail(path, format!("optim_d.bpk: {e}")))?;
+        trainer.set_optimizers(optim_g, optim_d);
+        trainer.set_iteration(state.iteration);
+        Ok(trainer)
+    }
+}
+
+/// Writes `bytes` to `path` and flushes them to disk.
+pub fn write_synced(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut file = fs::File::create(path)?;
+    file.write_all(bytes)?;
+    file.sync_all()
+}
+
+/// Best effort: make a rename in `dir` durable.
+fn sync_dir(dir: &Path) {
+    if let Ok(handle) = fs::File::open(dir) {
+        let _ = handle.sync_all();
+    }
+}

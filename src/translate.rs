@@ -1,0 +1,171 @@
+//! Translating new images with a trained run.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use burn::module::Module;
+use burn::tensor::{Device, Tensor, TensorData};
+use image::{DynamicImage, imageops::FilterType};
+
+use crate::data::{Preprocess, list_images, open, to_image};
+use crate::error::{Error, Result};
+use crate::model::Generator;
+use crate::train::checkpoint;
+use crate::train::run::{RunDir, preprocess};
+
+/// Which generator to apply.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Direction {
+    /// G_AB: domain A to domain B.
+    AToB,
+    /// G_BA: domain B to domain A.
+    BToA,
+}
+
+/// One generator of a trained run, in inference mode.
+pub struct Translator {
+    generator: Generator,
+    prep: Preprocess,
+    device: Device,
+}
+
+impl Translator {
+    /// The generator of `direction` from the latest checkpoint of `run`, on `device`.
+    pub fn from_run(run: &RunDir, direction: Direction, device: &Device) -> Result<Self> {
+        let config = run.read_config()?;
+        let path = checkpoint::latest(&run.checkpoints())?.ok_or_else(|| Error::Checkpoint {
+            path: run.checkpoints(),
+            reason: "no checkpoint in this run folder".into(),
+        })?;
+        let device = device.clone().without_autodiff();
+        let generators = config
+            .model
+            .init_generators(&device)?
+            .try_load_file(path.join("generators.bpk"))
+            .map_err(|e| Error::Checkpoint {
+                path: path.clone(),
+                reason: format!("generators.bpk: {e}"),
+            })?
+            .valid();
+        let generator = match direction {
+            Direction::AToB => generators.g_ab,
+            Direction::BToA => generators.g_ba,
+        };
+        Ok(Self {
+            generator,
+            prep: preprocess(&config),
+            device,
+        })
+    }
+
+    /// Translates images of any size; the results are at the model's size.
+    pub fn translate_images(&self, images: &[DynamicImage]) -> Vec<DynamicImage> {
+        if images.is_empty() {
+            return Vec::new();
+        }
+        let s = self.prep.image_size;
+        let c = self.prep.channels;
+        let values: Vec<f32> = images
+            .iter()
+            .flat_map(|img| self.prep.apply(img, None))
+            .collect();
+        let x = Tensor::<4>::from_data(
+            TensorData::new(values, [images.len(), c, s, s]),
+            &self.device,
+        );
+        let y = self
+            .generator
+            .forward(x)
+            .into_data()
+            .try_to_vec::<f32>()
+            .unwrap_or_default();
+        y.chunks_exact(c * s * s)
+            .map(|tile| to_image(tile, c, (s as u32, s as u32), self.prep.range))
+            .collect()
+    }
+
+    /// Translates `inputs` (files, or folders of images) into PNG files in `out`, named after
+    /// the inputs, `batch` images at a time. With `keep_size`, each result is resized back to
+    /// its input's size; otherwise it stays at the model's size. Returns the files written.
+    pub fn translate_files(
+        &self,
+        inputs: &[PathBuf],
+        out: &Path,
+        keep_size: bool,
+        batch: usize,
+    ) -> Result<Vec<PathBuf>> {
+        let files = expand_inputs(inputs)?;
+        let targets = output_names(&files, out)?;
+        std::fs::create_dir_all(out).map_err(|e| Error::io(out, e))?;
+        let mut written = Vec::with_capacity(files.len());
+        for chunk in files
+            .iter()
+            .zip(&targets)
+            .collect::<Vec<_>>()
+            .chunks(batch.max(1))
+        {
+            let images = chunk
+                .iter()
+                .map(|(path, _)| open(path))
+                .collect::<Result<Vec<_>>>()?;
+            for ((img, result), (_, target)) in
+                images.iter().zip(self.translate_images(&images)).zip(chunk)
+            {
+                let result = if keep_size
+                    && (img.width(), img.height()) != (result.width(), result.height())
+                {
+                    result.resize_exact(img.width(), img.height(), FilterType::CatmullRom)
+                } else {
+                    result
+                };
+                result.save(target).map_err(|e| Error::Data {
+                    path: target.to_path_buf(),
+                    reason: format!("cannot write: {e}"),
+                })?;
+                written.push(target.to_path_buf());
+            }
+        }
+        Ok(written)
+    }
+}
+
+/// Files as given, and the images directly inside folders.
+fn expand_inputs(inputs: &[PathBuf]) -> Result<Vec<PathBuf>> {
+    let mut files = Vec::new();
+    for input in inputs {
+        if input.is_dir() {
+            files.extend(list_images(input)?);
+        } else if input.is_file() {
+            files.push(input.clone());
+        } else {
+            return Err(Error::Data {
+                path: input.clone(),
+                reason: "no such file or folder".into(),
+            });
+        }
+    }
+    Ok(files)
+}
+
+/// `out/<input stem>.png` for each input; two inputs with the same stem are an error.
+fn output_names(files: &[PathBuf], out: &Path) -> Result<Vec<PathBuf>> {
+    let mut seen: BTreeMap<PathBuf, &PathBuf> = BTreeMap::new();
+    files
+        .iter()
+        .map(|file| {
+            let stem = file.file_stem().unwrap_or(file.as_os_str());
+            let target = out.join(stem).with_extension("png");
+            if let Some(other) = seen.insert(target.clone(), file) {
+                return Err(Error::Data {
+                    path: file.clone(),
+                    reason: format!(
+                        "would overwrite the result of {} ({})",
+                        other.display(),
+                        target.display()
+                    ),
+                });
+            }
+            Ok(target)
+        })
+        .collect()
+}

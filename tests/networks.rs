@@ -1,0 +1,72 @@
+//! Shapes for every supported size and channel count, and the size errors.
+
+use burn::tensor::{Device, Distribution, Tensor};
+use discogan::model::{Architecture, ModelConfig};
+
+fn config(architecture: Architecture, channels: usize, image_size: usize) -> ModelConfig {
+    ModelConfig {
+        architecture,
+        channels,
+        image_size,
+        width: 2,
+        ..ModelConfig::default()
+    }
+}
+
+#[test]
+fn shapes_for_sizes_and_channels() {
+    let device = Device::default();
+    for architecture in [Architecture::Seed, Architecture::Paper] {
+        for size in [32, 64, 128, 256] {
+            for channels in [1, 3, 4] {
+                let config = config(architecture, channels, size);
+                let g = config.init_generator(&device).unwrap();
+                let d = config.init_discriminator(&device).unwrap();
+                let x =
+                    Tensor::<4>::random([2, channels, size, size], Distribution::Default, &device);
+                let y = g.forward(x.clone());
+                assert_eq!(
+                    y.dims(),
+                    [2, channels, size, size],
+                    "{architecture:?} G at {size} px, {channels} ch"
+                );
+                let out = d.forward(y);
+                let (patches, features) = match architecture {
+                    Architecture::Seed => (size / 8, 0),
+                    // Encoder layers down to 4x4: log2(size) - 2, features from the second on.
+                    Architecture::Paper => (1, size.trailing_zeros() as usize - 3),
+                };
+                assert_eq!(
+                    out.logits.dims(),
+                    [2, 1, patches, patches],
+                    "{architecture:?} D at {size} px"
+                );
+                assert_eq!(out.features.len(), features);
+                let range = architecture.pixel_range();
+                let values = g.forward(x).into_data().try_to_vec::<f32>().unwrap();
+                assert!(values.iter().all(|v| (range.0..=range.1).contains(v)));
+            }
+        }
+    }
+}
+
+#[test]
+fn sizes_the_networks_cannot_take_are_configuration_errors() {
+    let device = Device::default();
+    for architecture in [Architecture::Seed, Architecture::Paper] {
+        for size in [0, 8, 16, 48, 96, 100] {
+            let err = config(architecture, 3, size)
+                .init_generator(&device)
+                .unwrap_err();
+            assert!(err.to_string().contains("model.image_size"), "{err}");
+            let err = config(architecture, 3, size)
+                .init_discriminator(&device)
+                .unwrap_err();
+            assert!(err.to_string().contains("model.image_size"), "{err}");
+        }
+        let err = config(architecture, 2, 64)
+            .init_generator(&device)
+            .unwrap_err();
+        assert!(err.to_string().contains("model.channels"), "{err}");
+    }
+}

@@ -1,0 +1,117 @@
+//! The training step updates only the side it steps, and each variant only its networks.
+
+use std::collections::BTreeMap;
+
+use burn::store::ModuleSnapshot;
+use burn::tensor::{Device, Distribution, Tensor};
+use discogan::config::{Config, Preset, Schedule, Variant};
+use discogan::train::{Side, Trainer};
+
+/// Trainable parameters (running statistics left out) by path.
+fn params<M: ModuleSnapshot>(module: &M) -> BTreeMap<String, Vec<u8>> {
+    module
+        .collect(None, None, false)
+        .into_iter()
+        .filter(|t| !t.name.contains("running_"))
+        .map(|t| (t.name.clone(), t.to_bytes().unwrap().to_vec()))
+        .collect()
+}
+
+fn small(preset: Preset) -> Config {
+    let mut config = Config::preset(preset);
+    config.model.width = 2;
+    config.model.image_size = 32;
+    config
+}
+
+fn batch(config: &Config, device: &Device) -> Tensor<4> {
+    let (lo, hi) = config.model.architecture.pixel_range();
+    let shape = [
+        2,
+        config.model.channels,
+        config.model.image_size,
+        config.model.image_size,
+    ];
+    Tensor::random(shape, Distribution::Uniform(lo as f64, hi as f64), device)
+}
+
+/// Which of (G_AB, G_BA, D_A, D_B) changed in one iteration.
+fn changed_by_one_iteration(config: Config, iteration: u64) -> (Vec<Side>, [bool; 4]) {
+    let device = Device::default().autodiff();
+    device.seed(7);
+    let mut trainer = Trainer::new(config.clone(), &device).unwrap();
+    trainer.set_iteration(iteration);
+    let before_g = (
+        params(&trainer.generators.g_ab),
+        params(&trainer.generators.g_ba),
+    );
+    let before_d = (
+        params(&trainer.discriminators.d_a),
+        params(&trainer.discriminators.d_b),
+    );
+    let report = trainer.step(batch(&config, &device), batch(&config, &device));
+    for (name, value) in &report.losses {
+        assert!(value.is_finite(), "{name} = {value}");
+    }
+    let changed = [
+        params(&trainer.generators.g_ab) != before_g.0,
+        params(&trainer.generators.g_ba) != before_g.1,
+        params(&trainer.discriminators.d_a) != before_d.0,
+        params(&trainer.discriminators.d_b) != before_d.1,
+    ];
+    (report.updated, changed)
+}
+
+#[test]
+fn a_discriminator_step_leaves_the_generators_untouched_and_vice_versa() {
+    for preset in [Preset::Seed, Preset::Paper] {
+        let mut config = small(preset);
+        config.objective.schedule = Schedule::Alternate;
+        config.objective.update_interval = 2;
+        let (sides, changed) = changed_by_one_iteration(config.clone(), 0);
+        assert_eq!(sides, vec![Side::Discriminators]);
+        assert_eq!(changed, [false, false, true, true], "{preset:?} D step");
+        let (sides, changed) = changed_by_one_iteration(config, 1);
+        assert_eq!(sides, vec![Side::Generators]);
+        assert_eq!(changed, [true, true, false, false], "{preset:?} G step");
+    }
+}
+
+#[test]
+fn variants_train_only_their_networks() {
+    for preset in [Preset::Seed, Preset::Paper] {
+        let mut config = small(preset);
+        config.objective.schedule = Schedule::Every;
+        // gan: A->B judged by D_B; nothing else moves.
+        config.objective.variant = Variant::Gan;
+        let (_, changed) = changed_by_one_iteration(config.clone(), 0);
+        assert_eq!(changed, [true, false, false, true], "{preset:?} gan");
+        // recongan: G_BA reconstructs, so it trains too; D_A still idle.
+        config.objective.variant = Variant::Recongan;
+        let (_, changed) = changed_by_one_iteration(config.clone(), 0);
+        assert_eq!(changed, [true, true, false, true], "{preset:?} recongan");
+        config.objective.variant = Variant::Discogan;
+        let (_, changed) = changed_by_one_iteration(config, 0);
+        assert_eq!(changed, [true, true, true, true], "{preset:?} discogan");
+    }
+}
+
+#[test]
+fn every_gan_loss_and_distance_trains() {
+    use discogan::loss::{Distance, GanLoss};
+    for gan_loss in [GanLoss::Bce, GanLoss::Lsgan] {
+        for distance in [
+            Distance::Mse,
+            Distance::L1,
+            Distance::Cosine,
+            Distance::Hinge,
+        ] {
+            let mut config = small(Preset::Seed);
+            config.objective.gan_loss = gan_loss;
+            config.objective.distance = distance;
+            config.objective.lambda_pixelwise = 1.0;
+            let (_, changed) = changed_by_one_iteration(config, 0);
+            assert_eq!(changed, [true; 4], "{gan_loss:?} + {distance:?}");
+        }
+    }
+}
