@@ -51,9 +51,16 @@ impl Translator {
             Direction::AToB => generators.g_ab,
             Direction::BToA => generators.g_ba,
         };
+        // Inference sees the whole image resized to the model's size: no crop, no flip.
+        let prep = Preprocess {
+            load_size: config.model.image_size,
+            random_crop: false,
+            flip: false,
+            ..preprocess(&config)
+        };
         Ok(Self {
             generator,
-            prep: preprocess(&config),
+            prep,
             device,
         })
     }

@@ -1,0 +1,416 @@
+//! Whole runs: exact resume (in process, after SIGKILL, after Ctrl-C), atomic checkpoints,
+//! divergence, translation, and the PyTorch export/import round trip.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::atomic::AtomicBool;
+use std::time::{Duration, Instant};
+
+use burn::store::ModuleSnapshot;
+use burn::tensor::Device;
+use discogan::config::Config;
+use discogan::train::Trainer;
+use discogan::train::checkpoint;
+use discogan::train::run::{RunDir, train};
+
+/// A small, fast configuration on the embedded emoji, with dropout on (so that the random
+/// stream matters).
+fn small_config(iterations: u64) -> Config {
+    Config::default()
+        .with_overrides(&[
+            "model.width=4".into(),
+            "model.image_size=32".into(),
+            "model.dropout=0.5".into(),
+            "train.batch_size=2".into(),
+            "train.sample_every=0".into(),
+            "train.sample_count=2".into(),
+            "data.flip=true".into(),
+            "data.random_crop=true".into(),
+            "data.load_size=40".into(),
+            format!("train.iterations={iterations}"),
+        ])
+        .unwrap()
+}
+
+/// Every tensor of the last checkpoint's networks and optimiser state, as bytes.
+fn final_state(run: &Path) -> BTreeMap<String, Vec<u8>> {
+    let dir = RunDir::new(run);
+    let config = dir.read_config().unwrap();
+    let path = checkpoint::latest(&dir.checkpoints()).unwrap().unwrap();
+    let trainer = Trainer::load_checkpoint(config, &path, &Device::default().autodiff()).unwrap();
+    let mut state: BTreeMap<String, Vec<u8>> = BTreeMap::new();
+    // Parameter ids differ from run to run: optimiser state is compared by parameter path.
+    let mut path_of: BTreeMap<String, String> = BTreeMap::new();
+    for (prefix, tensors) in [
+        ("g.", trainer.generators.collect(None, None, false)),
+        ("d.", trainer.discriminators.collect(None, None, false)),
+    ] {
+        for t in tensors {
+            let name = format!("{prefix}{}", t.name);
+            if let Some(id) = t.param_id {
+                path_of.insert(id.to_string(), name.clone());
+            }
+            state.insert(name, t.to_bytes().unwrap().to_vec());
+        }
+    }
+    for file in ["optim_g.bpk", "optim_d.bpk"] {
+        let reader = burn::store::burn_pack::Reader::from_file(path.join(file)).unwrap();
+        let by_path = |key: &str| {
+            let (id, rest) = key.split_once('.').unwrap_or((key, ""));
+            let param = path_of
+                .get(id)
+                .unwrap_or_else(|| panic!("{file}: unknown parameter {id}"));
+            format!("{file}:{param}:{rest}")
+        };
+        for (key, value) in reader.scalars() {
+            state.insert(by_path(key), format!("{value:?}").into_bytes());
+        }
+        for t in reader.into_tensors().unwrap() {
+            let bytes = t.to_bytes().unwrap().to_vec();
+            state.insert(by_path(&t.name), bytes);
+        }
+    }
+    state.insert(
+        "iteration".into(),
+        trainer.iteration().to_le_bytes().to_vec(),
+    );
+    state
+}
+
+fn run_in_process(config: &Config, dir: &Path, resume: bool) {
+    let device = Device::default().autodiff();
+    train(
+        config,
+        &RunDir::new(dir),
+        resume,
+        &device,
+        &AtomicBool::new(false),
+        &mut (),
+    )
+    .unwrap();
+}
+
+fn assert_same_state(a: &Path, b: &Path) {
+    let (a, b) = (final_state(a), final_state(b));
+    assert_eq!(a.keys().collect::<Vec<_>>(), b.keys().collect::<Vec<_>>());
+    for (name, value) in &a {
+        assert!(value == &b[name], "{name} differs between the two runs");
+    }
+}
+
+/// The metric lines on the `log_every` (10) cadence, without the wall-clock time. (A run that
+/// ends early also logs its last iteration; an extended one then has that extra line.)
+fn metric_iterations(run: &Path) -> Vec<serde_json::Value> {
+    let lines: Vec<serde_json::Value> = std::fs::read_to_string(run.join("metrics.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .collect();
+    let iterations: Vec<u64> = lines
+        .iter()
+        .map(|l| l["iteration"].as_u64().unwrap())
+        .collect();
+    assert!(
+        iterations.windows(2).all(|w| w[0] < w[1]),
+        "one line per iteration, in order: {iterations:?}"
+    );
+    lines
+        .into_iter()
+        .filter(|l| l["iteration"].as_u64().unwrap() % 10 == 0)
+        .map(|mut l| {
+            l.as_object_mut().unwrap().remove("elapsed_s");
+            l
+        })
+        .collect()
+}
+
+#[test]
+fn n_then_resume_to_2n_equals_2n_bit_for_bit() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (whole, split) = (tmp.path().join("whole"), tmp.path().join("split"));
+    run_in_process(&small_config(6), &whole, false);
+    run_in_process(&small_config(3), &split, false);
+    let err = train(
+        &small_config(6),
+        &RunDir::new(&split),
+        false,
+        &Device::default().autodiff(),
+        &AtomicBool::new(false),
+        &mut (),
+    )
+    .unwrap_err();
+    assert!(
+        err.to_string().contains("--resume"),
+        "a second fresh run into the same folder: {err}"
+    );
+    run_in_process(&small_config(6), &split, true);
+    assert_same_state(&whole, &split);
+    assert_eq!(metric_iterations(&whole), metric_iterations(&split));
+}
+
+#[test]
+fn paper_preset_resumes_exactly_too() {
+    let tmp = tempfile::tempdir().unwrap();
+    let config = |n: u64| {
+        let mut c = Config::preset(discogan::Preset::Paper);
+        c.model.width = 4;
+        c.model.image_size = 32;
+        c.train = small_config(n).train;
+        c.objective.gan_curriculum = 2;
+        c
+    };
+    let (whole, split) = (tmp.path().join("whole"), tmp.path().join("split"));
+    run_in_process(&config(5), &whole, false);
+    run_in_process(&config(2), &split, false);
+    run_in_process(&config(5), &split, true);
+    assert_same_state(&whole, &split);
+}
+
+fn binary() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_discogan"));
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    cmd
+}
+
+/// `discogan train` with the small configuration, slowed down enough to be interrupted.
+fn train_command(out: &Path, iterations: u64, resume: bool) -> Command {
+    let mut cmd = binary();
+    cmd.arg("train").arg("--quiet");
+    if resume {
+        cmd.arg("--resume").arg(out);
+    } else {
+        cmd.arg("--out").arg(out);
+        for (k, v) in [
+            ("model.width", "8"),
+            ("model.image_size", "64"),
+            ("model.dropout", "0.5"),
+            ("train.batch_size", "2"),
+            ("train.sample_every", "0"),
+            ("train.checkpoint_every", "2"),
+            ("train.keep_checkpoints", "2"),
+        ] {
+            cmd.arg("--set").arg(format!("{k}={v}"));
+        }
+    }
+    cmd.arg("--iterations").arg(iterations.to_string());
+    cmd
+}
+
+fn wait_for_checkpoint(run: &Path, child: &mut std::process::Child) -> PathBuf {
+    let start = Instant::now();
+    loop {
+        if let Some(path) = checkpoint::latest(&run.join("checkpoints")).unwrap() {
+            return path;
+        }
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the run ended before its first checkpoint"
+        );
+        assert!(
+            start.elapsed() < Duration::from_secs(120),
+            "no checkpoint after 2 minutes"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+fn succeed(mut cmd: Command) -> String {
+    let out = cmd.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn sigkill_then_resume_equals_an_uninterrupted_run() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (whole, killed) = (tmp.path().join("whole"), tmp.path().join("killed"));
+    succeed(train_command(&whole, 12, false));
+    let mut child = train_command(&killed, 12, false).spawn().unwrap();
+    wait_for_checkpoint(&killed, &mut child);
+    child.kill().unwrap(); // SIGKILL, wherever it is: possibly in the middle of a checkpoint.
+    child.wait().unwrap();
+    let resumed_from = checkpoint::latest(&killed.join("checkpoints"))
+        .unwrap()
+        .unwrap();
+    assert!(
+        !resumed_from.ends_with("iter-000000012"),
+        "killed too late to test anything"
+    );
+    let stdout = succeed(train_command(&killed, 12, true));
+    assert!(stdout.contains("finished at iteration 12"), "{stdout}");
+    assert_same_state(&whole, &killed);
+    assert_eq!(metric_iterations(&whole), metric_iterations(&killed));
+}
+
+#[test]
+fn ctrl_c_saves_a_checkpoint_and_exits_cleanly() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (whole, stopped) = (tmp.path().join("whole"), tmp.path().join("stopped"));
+    succeed(train_command(&whole, 12, false));
+    let mut child = train_command(&stopped, 12, false).spawn().unwrap();
+    wait_for_checkpoint(&stopped, &mut child);
+    let pid = child.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-INT", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let out = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("stopped at iteration") || stdout.contains("finished at iteration 12"),
+        "{stdout}"
+    );
+    succeed(train_command(&stopped, 12, true));
+    assert_same_state(&whole, &stopped);
+}
+
+#[test]
+fn a_diverging_run_stops_with_a_clear_error_and_the_last_checkpoint_intact() {
+    let tmp = tempfile::tempdir().unwrap();
+    run_in_process(&small_config(2), tmp.path(), false);
+    let before = final_state(tmp.path());
+    // Resume with an absurd learning rate: the losses overflow at once.
+    let mut config = small_config(20);
+    config.optimizer.lr = 1e38;
+    config.train.checkpoint_every = 1;
+    let device = Device::default().autodiff();
+    let err = train(
+        &config,
+        &RunDir::new(tmp.path()),
+        true,
+        &device,
+        &AtomicBool::new(false),
+        &mut (),
+    )
+    .unwrap_err();
+    let text = err.to_string();
+    assert!(text.contains("diverged at iteration"), "{text}");
+    let last = checkpoint::latest(&tmp.path().join("checkpoints"))
+        .unwrap()
+        .unwrap();
+    assert!(
+        last.ends_with("iter-000000002"),
+        "no checkpoint of the diverged state: {}",
+        last.display()
+    );
+    assert!(
+        before == final_state(tmp.path()),
+        "the last good checkpoint is unchanged"
+    );
+}
+
+#[test]
+fn train_translate_export_import_round_trip() {
+    let tmp = tempfile::tempdir().unwrap();
+    let run = tmp.path().join("run");
+    let mut config = small_config(2);
+    config.train.sample_every = 1;
+    run_in_process(&config, &run, false);
+    assert!(run.join("samples/iter-000000002.png").is_file());
+    assert!(run.join("config.toml").is_file());
+
+    // Translate a folder and a file of another size; names follow the inputs.
+    let inputs = tmp.path().join("in");
+    std::fs::create_dir_all(&inputs).unwrap();
+    let test_images = discogan::data::list_images(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("data/emoji/testA"),
+    )
+    .unwrap();
+    for (name, source) in ["one.png", "two.png"].iter().zip(&test_images) {
+        std::fs::copy(source, inputs.join(name)).unwrap();
+    }
+    let big = tmp.path().join("big.png");
+    image::RgbImage::from_pixel(100, 60, image::Rgb([10, 200, 30]))
+        .save(&big)
+        .unwrap();
+    let out = tmp.path().join("out");
+    let mut cmd = binary();
+    cmd.arg("translate")
+        .arg(&run)
+        .arg("--a2b")
+        .arg(&inputs)
+        .arg(&big)
+        .arg("--out")
+        .arg(&out);
+    succeed(cmd);
+    let sized = image::image_dimensions(out.join("big.png")).unwrap();
+    assert_eq!(
+        sized,
+        (100, 60),
+        "--keep-size (default) restores the input size"
+    );
+    assert!(out.join("one.png").is_file() && out.join("two.png").is_file());
+    let small = tmp.path().join("small");
+    let mut cmd = binary();
+    cmd.arg("translate")
+        .arg(&run)
+        .arg("--b2a")
+        .arg(&big)
+        .arg("--out")
+        .arg(&small)
+        .arg("--keep-size=false");
+    succeed(cmd);
+    assert_eq!(
+        image::image_dimensions(small.join("big.png")).unwrap(),
+        (32, 32)
+    );
+
+    // Export with PyTorch names, import into a new run: same translations.
+    let weights = tmp.path().join("weights.safetensors");
+    let mut cmd = binary();
+    cmd.arg("export").arg(&run).arg("--out").arg(&weights);
+    succeed(cmd);
+    let imported = tmp.path().join("imported");
+    let mut cmd = binary();
+    cmd.arg("import")
+        .arg("--weights")
+        .arg(&weights)
+        .arg("--out")
+        .arg(&imported);
+    for (k, v) in [("model.width", "4"), ("model.image_size", "32")] {
+        cmd.arg("--set").arg(format!("{k}={v}"));
+    }
+    succeed(cmd);
+    let again = tmp.path().join("again");
+    let mut cmd = binary();
+    cmd.arg("translate")
+        .arg(&imported)
+        .arg("--a2b")
+        .arg(&inputs)
+        .arg(&big)
+        .arg("--out")
+        .arg(&again);
+    succeed(cmd);
+    for name in ["one.png", "two.png", "big.png"] {
+        let a = image::open(out.join(name)).unwrap().to_rgb8();
+        let b = image::open(again.join(name)).unwrap().to_rgb8();
+        assert!(a == b, "{name}: imported weights translate differently");
+    }
+    // A file without the generators is a clear error.
+    let mut cmd = binary();
+    let junk = tmp.path().join("junk.safetensors");
+    std::fs::write(&junk, b"not safetensors").unwrap();
+    cmd.arg("import")
+        .arg("--weights")
+        .arg(&junk)
+        .arg("--out")
+        .arg(tmp.path().join("x"));
+    let out = cmd.output().unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("junk.safetensors"));
+}
