@@ -383,3 +383,25 @@ fn paper_step_matches_reference() {
         ],
     );
 }
+
+#[test]
+fn pytorch_pickle_import_matches_reference() {
+    // The same PatchGAN weights as `seed_patch_forward`, in torch.save's zip/pickle format
+    // (made by scripts/safetensors-to-pth.py), imported through the same key remapping.
+    let device = Device::default();
+    let fx = Fixture::open("seed_patch_forward");
+    let pth = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/torch/patch_discriminator.pth");
+    let mut net = PatchDiscriminatorConfig::new(3, SIZE)
+        .with_width(WIDTH)
+        .init(&device)
+        .unwrap();
+    load_torch_weights(&mut net, &pth, "net.").unwrap();
+    let out = net.forward(fx.tensor4("input", &device));
+    assert_output_close("output", &values_of(out), &fx.values("output").0);
+    // A prefix with nothing under it is an error naming the file.
+    let err = load_torch_weights(&mut net, &pth, "G_AB.")
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("patch_discriminator.pth"), "{err}");
+}

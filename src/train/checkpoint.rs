@@ -70,10 +70,9 @@ impl Trainer {
         fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
         let name = format!("{PREFIX}{:09}", self.iteration());
         let target = dir.join(&name);
+        // Leftovers of a process killed while writing (one writer per run folder).
+        remove_partials(dir)?;
         let partial = dir.join(format!(".{name}.partial-{}", std::process::id()));
-        if partial.exists() {
-            fs::remove_dir_all(&partial).map_err(|e| Error::io(&partial, e))?;
-        }
         fs::create_dir_all(&partial).map_err(|e| Error::io(&partial, e))?;
         self.write_checkpoint_files(&partial)
             .map_err(|e| fail(&partial, e))?;
@@ -149,6 +148,20 @@ impl Trainer {
     }
 }
 
+fn remove_partials(dir: &Path) -> Result<()> {
+    for entry in fs::read_dir(dir).map_err(|e| Error::io(dir, e))? {
+        let path = entry.map_err(|e| Error::io(dir, e))?.path();
+        let is_partial = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .is_some_and(|n| n.starts_with(&format!(".{PREFIX}")) && n.contains(".partial-"));
+        if is_partial {
+            fs::remove_dir_all(&path).map_err(|e| Error::io(&path, e))?;
+        }
+    }
+    Ok(())
+}
+
 /// Writes `bytes` to `path` and flushes them to disk.
 pub fn write_synced(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     use std::io::Write;
@@ -161,5 +174,35 @@ pub fn write_synced(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 fn sync_dir(dir: &Path) {
     if let Ok(handle) = fs::File::open(dir) {
         let _ = handle.sync_all();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_complete_checkpoints_count() {
+        let dir = tempfile::tempdir().unwrap();
+        let make = |name: &str, complete: bool| {
+            let path = dir.path().join(name);
+            fs::create_dir_all(&path).unwrap();
+            if complete {
+                fs::write(path.join(STATE), "{}").unwrap();
+            }
+        };
+        make("iter-000000004", true);
+        make("iter-000000008", false); // no state file: the rename never happened
+        make(".iter-000000012.partial-99", true); // a killed writer's leftovers
+        make("notes", true);
+        let found = list(dir.path()).unwrap();
+        assert_eq!(found, vec![(4, dir.path().join("iter-000000004"))]);
+        assert_eq!(
+            latest(dir.path()).unwrap(),
+            Some(dir.path().join("iter-000000004"))
+        );
+        remove_partials(dir.path()).unwrap();
+        assert!(!dir.path().join(".iter-000000012.partial-99").exists());
+        assert!(dir.path().join("iter-000000004").exists());
     }
 }
