@@ -7,13 +7,16 @@
 //! - [`train`]: the training iteration.
 #![warn(missing_docs)]
 
+pub mod bench;
 pub mod config;
 pub mod data;
 pub mod error;
+pub mod eval;
 pub mod grid;
 pub mod loss;
 pub mod model;
 pub mod rng;
+pub mod toy;
 pub mod train;
 pub mod translate;
 

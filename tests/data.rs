@@ -294,3 +294,29 @@ fn missing_and_empty_folders_are_errors_naming_them() {
     let err = open_dataset(&config).unwrap_err().to_string();
     assert!(err.contains("trainA") && err.contains("no images"), "{err}");
 }
+
+#[test]
+fn png_jpeg_webp_and_bmp_are_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let img = image::RgbImage::from_fn(8, 8, |x, _| {
+        image::Rgb([if x < 4 { 250 } else { 5 }, 128, 40])
+    });
+    for ext in ["png", "jpg", "webp", "bmp"] {
+        let path = dir.path().join(format!("x.{ext}"));
+        img.save(&path).unwrap();
+        let values = prep(3, (0.0, 1.0)).apply(&discogan::data::open(&path).unwrap(), None);
+        // Lossy JPEG stays close; the others are exact.
+        assert!(
+            (values[0] - 250.0 / 255.0).abs() < 0.05,
+            "{ext}: {}",
+            values[0]
+        );
+        assert!(
+            (values[7] - 5.0 / 255.0).abs() < 0.05,
+            "{ext}: {}",
+            values[7]
+        );
+    }
+    let files = discogan::data::list_images(dir.path()).unwrap();
+    assert_eq!(files.len(), 4);
+}

@@ -414,3 +414,105 @@ fn train_translate_export_import_round_trip() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("junk.safetensors"));
 }
+
+#[test]
+fn eval_reports_the_model_the_baselines_and_the_reconstruction() {
+    let tmp = tempfile::tempdir().unwrap();
+    let run = tmp.path().join("run");
+    run_in_process(&small_config(2), &run, false);
+    // A small held-out set: the first 12 emoji of each style (same names: ground truth), and an
+    // extra B image without a partner.
+    let emoji = Path::new(env!("CARGO_MANIFEST_DIR")).join("data/emoji");
+    let (a, b) = (tmp.path().join("a"), tmp.path().join("b"));
+    std::fs::create_dir_all(&a).unwrap();
+    std::fs::create_dir_all(&b).unwrap();
+    for source in discogan::data::list_images(&emoji.join("testA"))
+        .unwrap()
+        .iter()
+        .take(12)
+    {
+        let name = source.file_name().unwrap();
+        std::fs::copy(source, a.join(name)).unwrap();
+        std::fs::copy(emoji.join("testB").join(name), b.join(name)).unwrap();
+    }
+    let extra = discogan::data::list_images(&emoji.join("trainB"))
+        .unwrap()
+        .remove(0);
+    std::fs::copy(&extra, b.join("extra.png")).unwrap();
+
+    let json = tmp.path().join("eval.json");
+    let mut cmd = binary();
+    cmd.arg("eval")
+        .arg(&run)
+        .arg("--a")
+        .arg(&a)
+        .arg("--b")
+        .arg(&b)
+        .arg("--json")
+        .arg(&json);
+    let stdout = succeed(cmd);
+    assert!(
+        stdout.contains("identity") && stdout.contains("recon"),
+        "{stdout}"
+    );
+    let reports: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let a2b = &reports[0];
+    assert_eq!(a2b["direction"], "a2b");
+    assert_eq!(
+        (a2b["count"].as_u64(), a2b["paired"].as_u64()),
+        (Some(12), Some(12))
+    );
+    let b2a = &reports[1];
+    assert_eq!(
+        (b2a["count"].as_u64(), b2a["paired"].as_u64()),
+        (Some(13), Some(12))
+    );
+    for report in [a2b, b2a] {
+        let l1 = |what: &str| report[what]["l1"].as_f64().unwrap();
+        // Two styles of the same emoji are closer than two different emoji.
+        assert!(l1("identity") < l1("random"), "{report}");
+        for what in ["model", "identity", "random"] {
+            let s = &report[what];
+            assert!((0.0..=1.0).contains(&s["l1"].as_f64().unwrap()));
+            assert!((0.0..=1.0).contains(&s["top1"].as_f64().unwrap()));
+            assert!(s["top1"].as_f64() <= s["top5"].as_f64());
+            assert!(s["ssim"].as_f64().unwrap() <= 1.0);
+        }
+        assert_eq!(
+            report["random"]["top1"].as_f64(),
+            Some(0.0),
+            "a random other target is never its own truth"
+        );
+        assert!(report["reconstruction_l1"].as_f64().unwrap() > 0.0);
+    }
+}
+
+#[test]
+fn bench_prints_one_json_line_in_the_reference_shape() {
+    let mut cmd = binary();
+    cmd.args([
+        "bench", "--batch", "2", "--size", "32", "--width", "4", "--iters", "2", "--warmup", "1",
+    ]);
+    let stdout = succeed(cmd);
+    let line: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap();
+    for key in [
+        "impl",
+        "arch",
+        "batch",
+        "size",
+        "width",
+        "threads",
+        "device",
+        "ms_per_iter_median",
+        "ms_min",
+        "ms_max",
+        "images_per_s",
+        "peak_rss_mb",
+    ] {
+        assert!(line.get(key).is_some(), "missing {key} in {line}");
+    }
+    assert_eq!(line["arch"], "seed");
+    assert!(line["ms_min"].as_f64() <= line["ms_per_iter_median"].as_f64());
+    assert!(line["ms_per_iter_median"].as_f64() <= line["ms_max"].as_f64());
+}

@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# Times discogan and the PyTorch reference side by side on this machine, alternating runs, and
+# prints the speed ratio (PyTorch ms / discogan ms: above 1 means discogan is faster).
+#
+# usage: bench/compare.sh [--preset seed|paper] [--batch 8] [--size 64] [--width 64]
+#                         [--iters 10] [--warmup 3] [--rounds 3] [--threads 2] [--device cpu|cuda]
+# The PyTorch side needs `pip install torch==2.13.0` (PYTHON picks the interpreter, default
+# python3). The discogan side is built here with --release (and --features cuda for --device cuda).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+preset=seed batch=8 size=64 width=64 iters=10 warmup=3 rounds=3 threads=2 device=cpu
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --preset) preset=$2 ;; --batch) batch=$2 ;; --size) size=$2 ;; --width) width=$2 ;;
+    --iters) iters=$2 ;; --warmup) warmup=$2 ;; --rounds) rounds=$2 ;; --threads) threads=$2 ;;
+    --device) device=$2 ;;
+    *) echo "unknown option $1" >&2; exit 2 ;;
+  esac
+  shift 2
+done
+python=${PYTHON:-python3}
+"$python" -c "import torch" 2>/dev/null || { echo "PyTorch missing: pip install torch==2.13.0" >&2; exit 2; }
+
+features=() ours_device=flex
+if [ "$device" = cuda ]; then features=(--features cuda); ours_device=cuda:0; fi
+cargo build --release --quiet "${features[@]}"
+
+out=$(mktemp)
+for r in $(seq "$rounds"); do
+  RAYON_NUM_THREADS=$threads target/release/discogan bench --preset "$preset" --batch "$batch" \
+    --size "$size" --width "$width" --iters "$iters" --warmup "$warmup" --device "$ours_device" | tee -a "$out"
+  (cd bench/reference && "$python" bench_torch.py --arch "$preset" --batch "$batch" --size "$size" \
+    --width "$width" --iters "$iters" --warmup "$warmup" --threads "$threads" --device "$device") | tee -a "$out"
+done
+
+"$python" - "$out" <<'PY'
+import json, statistics, sys
+runs = [json.loads(l) for l in open(sys.argv[1]) if l.startswith("{")]
+ours = [r for r in runs if r["impl"].startswith("discogan")]
+torch = [r for r in runs if r["impl"].startswith("torch")]
+med = lambda rs, k: statistics.median(r[k] for r in rs)
+print(json.dumps({
+    "discogan_ms": med(ours, "ms_per_iter_median"), "torch_ms": med(torch, "ms_per_iter_median"),
+    "speed_ratio": round(med(torch, "ms_per_iter_median") / med(ours, "ms_per_iter_median"), 3),
+    "discogan_peak_rss_mb": med(ours, "peak_rss_mb"), "torch_peak_rss_mb": med(torch, "peak_rss_mb"),
+    "memory_ratio": round(med(ours, "peak_rss_mb") / med(torch, "peak_rss_mb"), 3),
+    "rounds": len(ours),
+}))
+PY
+rm -f "$out"

@@ -1,0 +1,180 @@
+//! `discogan train`.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use anyhow::{Context, Result};
+use clap::{Args, ValueEnum};
+use discogan::data::Layout;
+use discogan::train::StepReport;
+use discogan::train::run::{Progress, RunDir, train};
+use indicatif::{ProgressBar, ProgressStyle};
+
+use super::{ConfigArgs, parse_device};
+
+#[derive(Args)]
+pub(crate) struct TrainArgs {
+    #[command(flatten)]
+    config: ConfigArgs,
+    /// Dataset folder (CycleGAN trainA/trainB/testA/testB, or pix2pix train/test with
+    /// --layout aligned). Default: the embedded emoji.
+    #[arg(long)]
+    data: Option<PathBuf>,
+    /// How the dataset is stored.
+    #[arg(long, value_enum)]
+    layout: Option<LayoutArg>,
+    /// Aligned data: train on the true pairs, with the pixelwise loss (weight: --set
+    /// objective.lambda_pixelwise=..., default 10 when pairing).
+    #[arg(long)]
+    paired: bool,
+    /// Skip unreadable images with a warning instead of stopping.
+    #[arg(long)]
+    skip_bad: bool,
+    /// Iterations in total.
+    #[arg(long)]
+    iterations: Option<u64>,
+    /// Run folder to create.
+    #[arg(long, default_value = "runs/emoji", conflicts_with = "resume")]
+    out: PathBuf,
+    /// Continue the run in this folder from its last checkpoint (its config.toml is used;
+    /// --iterations and --set still apply).
+    #[arg(long, value_name = "RUN_DIR")]
+    resume: Option<PathBuf>,
+    /// Compute device: flex (CPU, default), cuda[:N], wgpu.
+    #[arg(long, default_value = "flex")]
+    device: String,
+    /// No progress bar.
+    #[arg(long, short)]
+    quiet: bool,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum LayoutArg {
+    Unaligned,
+    Aligned,
+}
+
+pub(crate) fn train_command(args: TrainArgs) -> Result<()> {
+    let (run, mut config) = match &args.resume {
+        Some(dir) => {
+            let run = RunDir::new(dir);
+            let config = run
+                .read_config()
+                .with_context(|| format!("cannot resume {}", dir.display()))?;
+            (run, config.with_overrides(&args.config.overrides)?)
+        }
+        None => (RunDir::new(&args.out), args.config.resolve()?),
+    };
+    if let Some(data) = &args.data {
+        config.data.root = Some(data.clone());
+    }
+    if let Some(layout) = args.layout {
+        config.data.layout = match layout {
+            LayoutArg::Unaligned => Layout::Unaligned,
+            LayoutArg::Aligned => Layout::Aligned,
+        };
+    }
+    if args.paired {
+        config.data.paired = true;
+        if config.objective.lambda_pixelwise == 0.0 {
+            config.objective.lambda_pixelwise = 10.0;
+        }
+    }
+    config.data.skip_bad |= args.skip_bad;
+    if let Some(n) = args.iterations {
+        config.train.iterations = n;
+    }
+    config.validate()?;
+    let device = parse_device(&args.device)?.autodiff();
+    eprintln!(
+        "# resolved configuration ({})\n{}",
+        run.config().display(),
+        config.to_toml()
+    );
+
+    let stop = Arc::new(AtomicBool::new(false));
+    {
+        let stop = stop.clone();
+        ctrlc::set_handler(move || {
+            if stop.swap(true, Ordering::SeqCst) {
+                // Second Ctrl-C: the user insists.
+                std::process::exit(130);
+            }
+            eprintln!("\nstopping: saving a checkpoint (Ctrl-C again to quit at once)");
+        })
+        .context("cannot install the Ctrl-C handler")?;
+    }
+    let mut progress = Bar::new(config.train.iterations, args.quiet);
+    let summary = train(
+        &config,
+        &run,
+        args.resume.is_some(),
+        &device,
+        &stop,
+        &mut progress,
+    )?;
+    progress.bar.finish_and_clear();
+    let state = if summary.interrupted {
+        "stopped"
+    } else {
+        "finished"
+    };
+    println!(
+        "{state} at iteration {}; checkpoint {}",
+        summary.iteration,
+        summary.checkpoint.display()
+    );
+    if let Some(last) = &summary.last {
+        println!("last losses: {}", format_losses(last));
+    }
+    if !summary.skipped.is_empty() {
+        println!("skipped {} unreadable image(s)", summary.skipped.len());
+    }
+    println!(
+        "samples: {}  metrics: {}",
+        run.samples().display(),
+        run.metrics().display()
+    );
+    Ok(())
+}
+
+fn format_losses(report: &StepReport) -> String {
+    report
+        .losses
+        .iter()
+        .map(|(name, value)| format!("{name} {value:.4}"))
+        .collect::<Vec<_>>()
+        .join("  ")
+}
+
+/// The progress bar: iteration, rate, ETA and the latest losses.
+struct Bar {
+    bar: ProgressBar,
+}
+
+impl Bar {
+    fn new(total: u64, quiet: bool) -> Self {
+        let bar = if quiet {
+            ProgressBar::hidden()
+        } else {
+            ProgressBar::new(total)
+        };
+        bar.set_style(
+            ProgressStyle::with_template("{bar:30} {pos}/{len} it  {per_sec}  eta {eta}  {msg}")
+                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        );
+        Self { bar }
+    }
+}
+
+impl Progress for Bar {
+    fn iteration(&mut self, report: &StepReport) {
+        self.bar.set_position(report.iteration + 1);
+        self.bar.set_message(format_losses(report));
+    }
+
+    fn message(&mut self, text: &str) {
+        self.bar.println(text);
+    }
+}

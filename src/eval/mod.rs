@@ -1,0 +1,182 @@
+//! `discogan eval`: how well a trained run translates a held-out set.
+//!
+//! For each direction (say A→B): the inputs are the images of the A folder; when files of the
+//! two folders correspond by name, each translation is scored against its ground truth (L1,
+//! PSNR, SSIM, top-1/top-5 retrieval among all B images), next to the trivial baselines (the
+//! input itself, a random other B image); the reconstruction A→B→A is always scored.
+
+mod metrics;
+
+pub use metrics::{PairScores, Rgb, l1, pair_scores, psnr, random_other, retrieval, ssim};
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use burn::tensor::Device;
+use image::DynamicImage;
+use serde::Serialize;
+
+use crate::data::{AlphaMode, Preprocess, list_images, open};
+use crate::error::Result;
+use crate::train::run::RunDir;
+use crate::translate::{Direction, Translator};
+
+/// Evaluation of one direction.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct DirectionReport {
+    /// `a2b` or `b2a`.
+    pub direction: String,
+    /// Input images.
+    pub count: usize,
+    /// Inputs with a ground truth (same file name in the other folder).
+    pub paired: usize,
+    /// The model's translations against the ground truth.
+    pub model: Option<PairScores>,
+    /// The input itself as the translation.
+    pub identity: Option<PairScores>,
+    /// A random other target image as the translation.
+    pub random: Option<PairScores>,
+    /// Mean L1 of the reconstruction (A→B→A against A).
+    pub reconstruction_l1: f64,
+}
+
+/// Images as RGB in [0, 1] over white, at `size`.
+fn rgb(images: &[DynamicImage], size: usize) -> Vec<Rgb> {
+    let prep = Preprocess {
+        channels: 3,
+        image_size: size,
+        load_size: size,
+        random_crop: false,
+        flip: false,
+        alpha: AlphaMode::White,
+        range: (0.0, 1.0),
+    };
+    images.iter().map(|img| prep.apply(img, None)).collect()
+}
+
+/// Translates `images` in batches of 32.
+fn translate(t: &Translator, images: &[DynamicImage]) -> Vec<DynamicImage> {
+    images
+        .chunks(32)
+        .flat_map(|chunk| t.translate_images(chunk))
+        .collect()
+}
+
+fn file_name(path: &Path) -> String {
+    path.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
+/// Evaluates `run` on the folders `a` and `b` in each of `directions`.
+pub fn evaluate(
+    run: &RunDir,
+    a: &Path,
+    b: &Path,
+    directions: &[Direction],
+    device: &Device,
+) -> Result<Vec<DirectionReport>> {
+    let size = run.read_config()?.model.image_size;
+    let forward = Translator::from_run(run, Direction::AToB, device)?;
+    let backward = Translator::from_run(run, Direction::BToA, device)?;
+    let load = |dir: &Path| -> Result<Vec<(String, PathBuf)>> {
+        Ok(list_images(dir)?
+            .into_iter()
+            .map(|p| (file_name(&p), p))
+            .collect())
+    };
+    let (files_a, files_b) = (load(a)?, load(b)?);
+    let mut reports = Vec::new();
+    for &direction in directions {
+        let (name, sources, targets, there, back) = match direction {
+            Direction::AToB => ("a2b", &files_a, &files_b, &forward, &backward),
+            Direction::BToA => ("b2a", &files_b, &files_a, &backward, &forward),
+        };
+        let inputs = sources
+            .iter()
+            .map(|(_, p)| open(p))
+            .collect::<Result<Vec<_>>>()?;
+        let translated = translate(there, &inputs);
+        let reconstructed = translate(back, &translated);
+        let input_rgb = rgb(&inputs, size);
+        let reconstruction_l1 = rgb(&reconstructed, size)
+            .iter()
+            .zip(&input_rgb)
+            .map(|(r, x)| l1(r, x))
+            .sum::<f64>()
+            / inputs.len().max(1) as f64;
+
+        // Ground truth: the target file of the same name.
+        let by_name: BTreeMap<&str, &PathBuf> =
+            targets.iter().map(|(n, p)| (n.as_str(), p)).collect();
+        let paired: Vec<usize> = (0..sources.len())
+            .filter(|&i| by_name.contains_key(sources[i].0.as_str()))
+            .collect();
+        let (model, identity, random) = if paired.is_empty() {
+            (None, None, None)
+        } else {
+            let truth_images = paired
+                .iter()
+                .map(|&i| open(by_name[sources[i].0.as_str()]))
+                .collect::<Result<Vec<_>>>()?;
+            let truths = rgb(&truth_images, size);
+            let outputs: Vec<Rgb> = {
+                let all = rgb(&translated, size);
+                paired.iter().map(|&i| all[i].clone()).collect()
+            };
+            let identity: Vec<Rgb> = paired.iter().map(|&i| input_rgb[i].clone()).collect();
+            let random: Vec<Rgb> = random_other(truths.len(), 0)
+                .into_iter()
+                .map(|j| truths[j].clone())
+                .collect();
+            (
+                Some(pair_scores(&outputs, &truths, size)),
+                Some(pair_scores(&identity, &truths, size)),
+                Some(pair_scores(&random, &truths, size)),
+            )
+        };
+        reports.push(DirectionReport {
+            direction: name.into(),
+            count: inputs.len(),
+            paired: paired.len(),
+            model,
+            identity,
+            random,
+            reconstruction_l1,
+        });
+    }
+    Ok(reports)
+}
+
+/// The reports as a plain-text table.
+pub fn table(reports: &[DirectionReport]) -> String {
+    let mut out = format!(
+        "{:<5} {:<9} {:>6} {:>8} {:>7} {:>7} {:>7}\n",
+        "dir", "what", "L1", "PSNR", "SSIM", "top1", "top5"
+    );
+    for r in reports {
+        for (what, scores) in [
+            ("model", r.model),
+            ("identity", r.identity),
+            ("random", r.random),
+        ] {
+            if let Some(s) = scores {
+                out += &format!(
+                    "{:<5} {:<9} {:>6.4} {:>8.2} {:>7.4} {:>6.1}% {:>6.1}%\n",
+                    r.direction,
+                    what,
+                    s.l1,
+                    s.psnr,
+                    s.ssim,
+                    100.0 * s.top1,
+                    100.0 * s.top5
+                );
+            }
+        }
+        out += &format!(
+            "{:<5} {:<9} {:>6.4}   ({} images, {} with ground truth)\n",
+            r.direction, "recon", r.reconstruction_l1, r.count, r.paired
+        );
+    }
+    out
+}
