@@ -1,6 +1,7 @@
 //! One training iteration: the discriminator step and/or the generator step, each updating only
 //! its own side with its own Adam.
 
+use burn::module::Module;
 use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer, decay::WeightDecayConfig};
 use burn::tensor::{Device, Tensor};
 
@@ -278,21 +279,30 @@ impl Trainer {
         images: &Translations,
         report: &mut StepReport,
     ) -> Tensor<1> {
+        // The discriminators judge the fakes, but this loss trains the generators only: a copy
+        // of them without parameter gradients lets the gradient reach the fakes while skipping
+        // the discriminators' weight gradients, which the generator step would throw away.
+        // (BatchNorm still runs in training mode and updates the shared running statistics.)
+        let judges = self.discriminators.clone().no_grad();
         match self.config.objective.kind {
-            ObjectiveKind::Seed => self.seed_generator_loss(real_a, real_b, images, report),
-            ObjectiveKind::Paper => self.paper_generator_loss(real_a, real_b, images, report),
+            ObjectiveKind::Seed => {
+                self.seed_generator_loss(&judges, real_a, real_b, images, report)
+            }
+            ObjectiveKind::Paper => {
+                self.paper_generator_loss(&judges, real_a, real_b, images, report)
+            }
         }
     }
 
     fn seed_generator_loss(
         &self,
+        d: &Discriminators,
         real_a: &Tensor<4>,
         real_b: &Tensor<4>,
         images: &Translations,
         report: &mut StepReport,
     ) -> Tensor<1> {
         let o = &self.config.objective;
-        let d = &self.discriminators;
         let dist = |x: &Tensor<4>, y: &Tensor<4>| {
             loss::distance(o.distance, x.clone(), y.clone(), o.hinge_margin)
         };
@@ -329,13 +339,13 @@ impl Trainer {
 
     fn paper_generator_loss(
         &self,
+        d: &Discriminators,
         real_a: &Tensor<4>,
         real_b: &Tensor<4>,
         images: &Translations,
         report: &mut StepReport,
     ) -> Tensor<1> {
         let o = &self.config.objective;
-        let d = &self.discriminators;
         let rate = loss::reconstruction_rate(
             self.iteration,
             o.gan_curriculum,
