@@ -30,7 +30,7 @@ out=$(mktemp)
 for r in $(seq "$rounds"); do
   RAYON_NUM_THREADS=$threads target/release/discogan bench --preset "$preset" --batch "$batch" \
     --size "$size" --width "$width" --iters "$iters" --warmup "$warmup" --device "$ours_device" | tee -a "$out"
-  (cd bench/reference && "$python" bench_torch.py --arch "$preset" --batch "$batch" --size "$size" \
+  (cd reference && "$python" bench_torch.py --arch "$preset" --batch "$batch" --size "$size" \
     --width "$width" --iters "$iters" --warmup "$warmup" --threads "$threads" --device "$device") | tee -a "$out"
 done
 
