@@ -4,6 +4,7 @@ use std::path::{Path, PathBuf};
 
 use rayon::prelude::*;
 
+use super::image::check_header;
 use super::{DataConfig, IMAGE_EXTENSIONS, Layout};
 use crate::error::{Error, Result};
 use crate::rng::SplitMix64;
@@ -222,25 +223,4 @@ impl Dataset {
         };
         (a, b)
     }
-}
-
-fn check_header(path: &Path) -> Result<()> {
-    let bad = |reason: String| Error::Data {
-        path: path.to_path_buf(),
-        reason,
-    };
-    let reader = image::ImageReader::open(path)
-        .map_err(|e| bad(format!("cannot open: {e}")))?
-        .with_guessed_format()
-        .map_err(|e| bad(format!("cannot read: {e}")))?;
-    if reader.format().is_none() {
-        return Err(bad("not an image (unknown format)".into()));
-    }
-    let (w, h) = reader
-        .into_dimensions()
-        .map_err(|e| bad(format!("corrupt image header: {e}")))?;
-    if w == 0 || h == 0 {
-        return Err(bad("zero-size image".into()));
-    }
-    Ok(())
 }

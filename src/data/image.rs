@@ -41,25 +41,46 @@ pub struct Preprocess {
     pub range: (f32, f32),
 }
 
-/// Reads and decodes an image, with errors that name the file.
-pub fn open(path: &Path) -> Result<DynamicImage> {
-    let bad = |reason: String| Error::Data {
+fn bad(path: &Path, reason: String) -> Error {
+    Error::Data {
         path: path.to_path_buf(),
         reason,
-    };
+    }
+}
+
+/// A reader of `path` whose format is known (from the contents, not the extension).
+fn reader(path: &Path) -> Result<image::ImageReader<std::io::BufReader<std::fs::File>>> {
     let reader = image::ImageReader::open(path)
-        .map_err(|e| bad(format!("cannot open: {e}")))?
+        .map_err(|e| bad(path, format!("cannot open: {e}")))?
         .with_guessed_format()
-        .map_err(|e| bad(format!("cannot read: {e}")))?;
+        .map_err(|e| bad(path, format!("cannot read: {e}")))?;
     if reader.format().is_none() {
-        return Err(bad("not an image (unknown format)".into()));
+        return Err(bad(path, "not an image (unknown format)".into()));
     }
-    let img = reader
+    Ok(reader)
+}
+
+fn check_size(path: &Path, (w, h): (u32, u32)) -> Result<()> {
+    if w == 0 || h == 0 {
+        return Err(bad(path, "zero-size image".into()));
+    }
+    Ok(())
+}
+
+/// Checks the header only (format and size): cheap enough to run over a whole dataset first.
+pub fn check_header(path: &Path) -> Result<()> {
+    let size = reader(path)?
+        .into_dimensions()
+        .map_err(|e| bad(path, format!("corrupt image header: {e}")))?;
+    check_size(path, size)
+}
+
+/// Reads and decodes an image, with errors that name the file.
+pub fn open(path: &Path) -> Result<DynamicImage> {
+    let img = reader(path)?
         .decode()
-        .map_err(|e| bad(format!("corrupt or truncated image: {e}")))?;
-    if img.width() == 0 || img.height() == 0 {
-        return Err(bad("zero-size image".into()));
-    }
+        .map_err(|e| bad(path, format!("corrupt or truncated image: {e}")))?;
+    check_size(path, img.dimensions())?;
     Ok(img)
 }
 
