@@ -32,11 +32,25 @@ pub struct Translator {
 impl Translator {
     /// The generator of `direction` from the latest checkpoint of `run`, on `device`.
     pub fn from_run(run: &RunDir, direction: Direction, device: &Device) -> Result<Self> {
+        Self::from_checkpoint(run, None, direction, device)
+    }
+
+    /// The generator of `direction` from `checkpoint` (a folder of `run`'s checkpoints; `None`:
+    /// the latest), on `device`.
+    pub fn from_checkpoint(
+        run: &RunDir,
+        checkpoint: Option<&Path>,
+        direction: Direction,
+        device: &Device,
+    ) -> Result<Self> {
         let config = run.read_config()?;
-        let path = checkpoint::latest(&run.checkpoints())?.ok_or_else(|| Error::Checkpoint {
-            path: run.checkpoints(),
-            reason: "no checkpoint in this run folder".into(),
-        })?;
+        let path = match checkpoint {
+            Some(path) => path.to_path_buf(),
+            None => checkpoint::latest(&run.checkpoints())?.ok_or_else(|| Error::Checkpoint {
+                path: run.checkpoints(),
+                reason: "no checkpoint in this run folder".into(),
+            })?,
+        };
         let device = device.clone().without_autodiff();
         let generators = config
             .model

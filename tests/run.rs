@@ -320,6 +320,7 @@ fn train_translate_export_import_round_trip() {
     let run = tmp.path().join("run");
     let mut config = small_config(2);
     config.train.sample_every = 1;
+    config.train.checkpoint_every = 1;
     run_in_process(&config, &run, false);
     assert!(run.join("samples/iter-000000002.png").is_file());
     assert!(run.join("config.toml").is_file());
@@ -364,6 +365,9 @@ fn train_translate_export_import_round_trip() {
         .arg("--out")
         .arg(&small)
         .arg("--keep-size=false");
+    // An older checkpoint than the latest, by folder.
+    let first = checkpoint::list(&run.join("checkpoints")).unwrap().remove(0).1;
+    cmd.arg("--checkpoint").arg(&first);
     succeed(cmd);
     assert_eq!(
         image::image_dimensions(small.join("big.png")).unwrap(),

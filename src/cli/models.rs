@@ -24,6 +24,9 @@ pub(crate) struct TranslateArgs {
     /// Translate B -> A.
     #[arg(long)]
     b2a: bool,
+    /// A checkpoint folder of the run (default: the latest).
+    #[arg(long)]
+    checkpoint: Option<PathBuf>,
     /// Image files or folders.
     #[arg(required = true)]
     inputs: Vec<PathBuf>,
@@ -69,7 +72,9 @@ pub(crate) fn translate_command(args: TranslateArgs) -> Result<()> {
         Direction::AToB
     };
     let device = parse_device(&args.device)?;
-    let translator = Translator::from_run(&RunDir::new(&args.run), direction, &device)?;
+    let run = RunDir::new(&args.run);
+    let translator =
+        Translator::from_checkpoint(&run, args.checkpoint.as_deref(), direction, &device)?;
     let written =
         translator.translate_files(&args.inputs, &args.out, args.keep_size, args.batch)?;
     println!("wrote {} image(s) to {}", written.len(), args.out.display());
@@ -134,6 +139,9 @@ pub(crate) struct EvalArgs {
     /// Which direction(s).
     #[arg(long, value_enum, default_value = "both")]
     direction: DirectionArg,
+    /// A checkpoint folder of the run (default: the latest).
+    #[arg(long)]
+    checkpoint: Option<PathBuf>,
     /// Where to write the JSON report (default: RUN_DIR/eval.json).
     #[arg(long)]
     json: Option<PathBuf>,
@@ -149,13 +157,9 @@ pub(crate) fn eval_command(args: EvalArgs) -> Result<()> {
         DirectionArg::Both => vec![Direction::AToB, Direction::BToA],
     };
     let run = RunDir::new(&args.run);
-    let reports = evaluate(
-        &run,
-        &args.a,
-        &args.b,
-        &directions,
-        &parse_device(&args.device)?,
-    )?;
+    let device = parse_device(&args.device)?;
+    let checkpoint = args.checkpoint.as_deref();
+    let reports = evaluate(&run, checkpoint, &args.a, &args.b, &directions, &device)?;
     print!("{}", table(&reports));
     let json = serde_json::to_string_pretty(&reports)?;
     let path = args.json.unwrap_or_else(|| run.root.join("eval.json"));

@@ -68,17 +68,19 @@ fn file_name(path: &Path) -> String {
         .unwrap_or_default()
 }
 
-/// Evaluates `run` on the folders `a` and `b` in each of `directions`.
+/// Evaluates `run` (at `checkpoint`, or its latest) on the folders `a` and `b` in each of
+/// `directions`.
 pub fn evaluate(
     run: &RunDir,
+    checkpoint: Option<&Path>,
     a: &Path,
     b: &Path,
     directions: &[Direction],
     device: &Device,
 ) -> Result<Vec<DirectionReport>> {
     let size = run.read_config()?.model.image_size;
-    let forward = Translator::from_run(run, Direction::AToB, device)?;
-    let backward = Translator::from_run(run, Direction::BToA, device)?;
+    let forward = Translator::from_checkpoint(run, checkpoint, Direction::AToB, device)?;
+    let backward = Translator::from_checkpoint(run, checkpoint, Direction::BToA, device)?;
     let load = |dir: &Path| -> Result<Vec<(String, PathBuf)>> {
         Ok(list_images(dir)?
             .into_iter()
