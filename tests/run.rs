@@ -366,7 +366,10 @@ fn train_translate_export_import_round_trip() {
         .arg(&small)
         .arg("--keep-size=false");
     // An older checkpoint than the latest, by folder.
-    let first = checkpoint::list(&run.join("checkpoints")).unwrap().remove(0).1;
+    let first = checkpoint::list(&run.join("checkpoints"))
+        .unwrap()
+        .remove(0)
+        .1;
     cmd.arg("--checkpoint").arg(&first);
     succeed(cmd);
     assert_eq!(
