@@ -14,7 +14,7 @@ use discogan::config::{Config, ObjectiveKind, Preset, Schedule};
 use discogan::model::{
     Discriminator, Discriminators, Generator, Generators, PaperDiscriminator, PaperGenerator,
     PaperNetConfig, PatchDiscriminator, PatchDiscriminatorConfig, UNetGenerator,
-    UNetGeneratorConfig, load_torch_weights,
+    UNetGeneratorConfig, discriminator_torch_names, generator_torch_names, load_torch_weights,
 };
 use discogan::train::{Side, StepObserver, Trainer, gradients_as_module};
 
@@ -140,20 +140,6 @@ impl StepObserver for GradientRecorder {
     }
 }
 
-fn generator_names(g: &Generator) -> Vec<(String, String)> {
-    match g {
-        Generator::UNet(n) => n.torch_names(),
-        Generator::Paper(n) => n.torch_names(),
-    }
-}
-
-fn discriminator_names(d: &Discriminator) -> Vec<(String, String)> {
-    match d {
-        Discriminator::Patch(n) => n.torch_names(),
-        Discriminator::Paper(n) => n.torch_names(),
-    }
-}
-
 /// (PyTorch name of a network in the fixture, its burn field, its name table).
 type NetNames<'a> = (&'a str, &'a str, Vec<(String, String)>);
 
@@ -231,8 +217,8 @@ fn seed_two_iterations_match_reference() {
         "grad_d",
         &d_grads,
         [
-            ("D_A", "d_a", discriminator_names(&d.d_a)),
-            ("D_B", "d_b", discriminator_names(&d.d_b)),
+            ("D_A", "d_a", discriminator_torch_names(&d.d_a)),
+            ("D_B", "d_b", discriminator_torch_names(&d.d_b)),
         ],
     );
     let g_grads = named_values_flat(&recorder.g_grads[0]);
@@ -242,8 +228,8 @@ fn seed_two_iterations_match_reference() {
         "grad_g",
         &g_grads,
         [
-            ("G_AB", "g_ab", generator_names(&g.g_ab)),
-            ("G_BA", "g_ba", generator_names(&g.g_ba)),
+            ("G_AB", "g_ab", generator_torch_names(&g.g_ab)),
+            ("G_BA", "g_ba", generator_torch_names(&g.g_ba)),
         ],
     );
 
@@ -265,28 +251,28 @@ fn seed_two_iterations_match_reference() {
         "step2.G_AB.",
         &gens,
         "g_ab.",
-        &generator_names(&g.g_ab),
+        &generator_torch_names(&g.g_ab),
         &mut count,
     );
     fx.check_named(
         "step2.G_BA.",
         &gens,
         "g_ba.",
-        &generator_names(&g.g_ba),
+        &generator_torch_names(&g.g_ba),
         &mut count,
     );
     fx.check_named(
         "step2.D_A.",
         &discs,
         "d_a.",
-        &discriminator_names(&d.d_a),
+        &discriminator_torch_names(&d.d_a),
         &mut count,
     );
     fx.check_named(
         "step2.D_B.",
         &discs,
         "d_b.",
-        &discriminator_names(&d.d_b),
+        &discriminator_torch_names(&d.d_b),
         &mut count,
     );
     let share = within as f64 / total as f64;
@@ -348,8 +334,8 @@ fn paper_step_matches_reference() {
         "grad_d",
         &named_values_flat(&recorder.d_grads[0]),
         [
-            ("D_A", "d_a", discriminator_names(&d.d_a)),
-            ("D_B", "d_b", discriminator_names(&d.d_b)),
+            ("D_A", "d_a", discriminator_torch_names(&d.d_a)),
+            ("D_B", "d_b", discriminator_torch_names(&d.d_b)),
         ],
     );
 
@@ -378,8 +364,8 @@ fn paper_step_matches_reference() {
         "grad_g",
         &named_values_flat(&recorder.g_grads[0]),
         [
-            ("G_AB", "g_ab", generator_names(&g.g_ab)),
-            ("G_BA", "g_ba", generator_names(&g.g_ba)),
+            ("G_AB", "g_ab", generator_torch_names(&g.g_ab)),
+            ("G_BA", "g_ba", generator_torch_names(&g.g_ba)),
         ],
     );
 }
