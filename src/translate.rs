@@ -52,15 +52,7 @@ impl Translator {
             })?,
         };
         let device = device.clone().without_autodiff();
-        let generators = config
-            .model
-            .init_generators(&device)?
-            .try_load_file(path.join("generators.bpk"))
-            .map_err(|e| Error::Checkpoint {
-                path: path.clone(),
-                reason: format!("generators.bpk: {e}"),
-            })?
-            .valid();
+        let generators = checkpoint::load_generators(&config.model, &path, &device)?.valid();
         let generator = match direction {
             Direction::AToB => generators.g_ab,
             Direction::BToA => generators.g_ba,

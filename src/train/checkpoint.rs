@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use super::Trainer;
 use crate::config::Config;
 use crate::error::{Error, Result};
+use crate::model::{Generators, ModelConfig};
 
 const PREFIX: &str = "iter-";
 const STATE: &str = "state.json";
@@ -115,18 +116,7 @@ impl Trainer {
         let text = fs::read_to_string(&state_path).map_err(|e| Error::io(&state_path, e))?;
         let state: CheckpointState =
             serde_json::from_str(&text).map_err(|e| fail(path, format!("{STATE}: {e}")))?;
-        let generators = config
-            .model
-            .init_generators(device)?
-            .try_load_file(path.join("generators.bpk"))
-            .map_err(|e| {
-                fail(
-                    path,
-                    format!(
-                        "generators.bpk: {e} (was it trained with another model configuration?)"
-                    ),
-                )
-            })?;
+        let generators = load_generators(&config.model, path, device)?;
         let discriminators = config
             .model
             .init_discriminators(device)?
@@ -160,6 +150,19 @@ fn remove_partials(dir: &Path) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// The two generators stored in checkpoint folder `path`, built for `model` on `device`.
+pub fn load_generators(model: &ModelConfig, path: &Path, device: &Device) -> Result<Generators> {
+    model
+        .init_generators(device)?
+        .try_load_file(path.join("generators.bpk"))
+        .map_err(|e| {
+            fail(
+                path,
+                format!("generators.bpk: {e} (was it trained with another model configuration?)"),
+            )
+        })
 }
 
 /// Writes `bytes` to `path` and flushes them to disk.
