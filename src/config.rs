@@ -63,6 +63,10 @@ pub struct ObjectiveConfig {
     pub lambda_cycle: f64,
     /// λ_pw, the weight of the pixelwise term (seed objective; paired data only).
     pub lambda_pixelwise: f64,
+    /// λ_id, the weight of the identity-mapping term `½ [d(G_AB(b), b) + d(G_BA(a), a)]`
+    /// (CycleGAN's; either objective, 0 = off): it keeps colours and layout that both domains
+    /// share, which the cycle alone lets the generators permute.
+    pub lambda_identity: f64,
     /// Reconstruction rate during the GAN curriculum (paper objective).
     pub starting_rate: f64,
     /// Reconstruction rate after the curriculum (paper objective).
@@ -85,6 +89,7 @@ impl Default for ObjectiveConfig {
             hinge_margin: 0.05,
             lambda_cycle: 10.0,
             lambda_pixelwise: 0.0,
+            lambda_identity: 0.0,
             starting_rate: 0.01,
             default_rate: 0.5,
             gan_curriculum: 10_000,
@@ -142,6 +147,12 @@ pub struct TrainConfig {
     pub checkpoint_every: u64,
     /// Checkpoints kept (the oldest are deleted).
     pub keep_checkpoints: usize,
+    /// Score the generators on the test images every this many iterations and at the end
+    /// (0: never), writing `heldout_*` entries to `metrics.jsonl` (see `discogan eval`).
+    pub eval_every: u64,
+    /// Stop after this many minutes of training in this process (0: no limit), writing a
+    /// checkpoint and a sample grid as at the end; a time-boxed run can be resumed like any.
+    pub max_minutes: f64,
 }
 
 impl Default for TrainConfig {
@@ -155,6 +166,8 @@ impl Default for TrainConfig {
             sample_count: 8,
             checkpoint_every: 500,
             keep_checkpoints: 3,
+            eval_every: 0,
+            max_minutes: 0.0,
         }
     }
 }
@@ -222,6 +235,7 @@ impl Config {
         let o = &self.objective;
         non_negative("objective.lambda_cycle", o.lambda_cycle)?;
         non_negative("objective.lambda_pixelwise", o.lambda_pixelwise)?;
+        non_negative("objective.lambda_identity", o.lambda_identity)?;
         non_negative("objective.hinge_margin", f64::from(o.hinge_margin))?;
         unit_interval("objective.starting_rate", o.starting_rate)?;
         unit_interval("objective.default_rate", o.default_rate)?;
@@ -273,6 +287,7 @@ impl Config {
         if t.batch_size == 0 {
             return Err(Error::config("train.batch_size", "must be at least 1"));
         }
+        non_negative("train.max_minutes", t.max_minutes)?;
         if t.log_every == 0 {
             return Err(Error::config("train.log_every", "must be at least 1"));
         }

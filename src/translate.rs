@@ -7,6 +7,7 @@ use burn::module::Module;
 use burn::tensor::{Device, Tensor, TensorData};
 use image::{DynamicImage, imageops::FilterType};
 
+use crate::config::Config;
 use crate::data::{Preprocess, list_images, open, to_image};
 use crate::error::{Error, Result};
 use crate::model::Generator;
@@ -51,24 +52,34 @@ impl Translator {
                 reason: "no checkpoint in this run folder".into(),
             })?,
         };
-        let device = device.clone().without_autodiff();
-        let generators = checkpoint::load_generators(&config.model, &path, &device)?.valid();
+        let plain = device.clone().without_autodiff();
+        let generators = checkpoint::load_generators(&config.model, &path, &plain)?;
         let generator = match direction {
             Direction::AToB => generators.g_ab,
             Direction::BToA => generators.g_ba,
         };
+        Ok(Self::new(generator, &config, device))
+    }
+
+    /// `generator` (of a run configured by `config`) in inference mode on `device`.
+    pub fn new(generator: Generator, config: &Config, device: &Device) -> Self {
         // Inference sees the whole image resized to the model's size: no crop, no flip.
         let prep = Preprocess {
             load_size: config.model.image_size,
             random_crop: false,
             flip: false,
-            ..preprocess(&config)
+            ..preprocess(config)
         };
-        Ok(Self {
-            generator,
+        Self {
+            generator: generator.valid(),
             prep,
-            device,
-        })
+            device: device.clone().without_autodiff(),
+        }
+    }
+
+    /// The side of the (square) images the generator makes.
+    pub fn image_size(&self) -> usize {
+        self.prep.image_size
     }
 
     /// Translates images of any size; the results are at the model's size.

@@ -167,6 +167,86 @@ fn paper_preset_resumes_exactly_too() {
     assert_same_state(&whole, &split);
 }
 
+#[test]
+fn a_time_limit_ends_the_run_like_its_last_iteration_and_it_resumes_exactly() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (whole, split) = (tmp.path().join("whole"), tmp.path().join("split"));
+    run_in_process(&small_config(3), &whole, false);
+    let mut boxed = small_config(3);
+    // A few milliseconds: the first iteration already takes longer.
+    boxed.train.max_minutes = 1e-4;
+    let summary = train(
+        &boxed,
+        &RunDir::new(&split),
+        false,
+        &Device::default().autodiff(),
+        &AtomicBool::new(false),
+        &mut (),
+    )
+    .unwrap();
+    assert_eq!((summary.iteration, summary.interrupted), (1, false));
+    assert!(summary.checkpoint.ends_with("iter-000000001"));
+    assert!(split.join("samples/iter-000000001.png").is_file());
+    run_in_process(&small_config(3), &split, true);
+    assert_same_state(&whole, &split);
+}
+
+#[test]
+fn held_out_scores_in_the_metrics_log_are_those_of_eval() {
+    let tmp = tempfile::tempdir().unwrap();
+    let run = tmp.path().join("run");
+    let mut config = small_config(3);
+    config.train.eval_every = 2;
+    run_in_process(&config, &run, false);
+    let lines: Vec<serde_json::Value> = std::fs::read_to_string(run.join("metrics.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let scored: Vec<u64> = lines
+        .iter()
+        .filter(|l| l.get("heldout_a2b_l1").is_some())
+        .map(|l| l["iteration"].as_u64().unwrap())
+        .collect();
+    // After 2 iterations (iteration 1) and at the end (iteration 2).
+    assert_eq!(scored, vec![1, 2]);
+    let last = lines.last().unwrap();
+    assert!(
+        last.get("d_loss").is_some(),
+        "the scores join the losses: {last}"
+    );
+
+    let emoji = Path::new(env!("CARGO_MANIFEST_DIR")).join("data/emoji");
+    let reports = discogan::eval::evaluate(
+        &RunDir::new(&run),
+        None,
+        &emoji.join("testA"),
+        &emoji.join("testB"),
+        &[
+            discogan::translate::Direction::AToB,
+            discogan::translate::Direction::BToA,
+        ],
+        &Device::default(),
+    )
+    .unwrap();
+    for report in &reports {
+        let key = |what: &str| format!("heldout_{}_{what}", report.direction);
+        let model = report.model.as_ref().unwrap();
+        for (what, expected) in [
+            ("l1", model.l1),
+            ("ssim", model.ssim),
+            ("top1", model.top1),
+            ("recon_l1", report.reconstruction_l1),
+        ] {
+            let logged = last[key(what)].as_f64().unwrap();
+            assert!(
+                (logged - expected).abs() < 1e-5,
+                "{what}: {logged} vs {expected}"
+            );
+        }
+    }
+}
+
 fn binary() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_discogan"));
     cmd.stdin(Stdio::null())

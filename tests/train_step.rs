@@ -115,3 +115,36 @@ fn every_gan_loss_and_distance_trains() {
         }
     }
 }
+
+#[test]
+fn the_identity_term_is_each_generator_applied_to_its_own_domain() {
+    let device = Device::default().autodiff();
+    let mut config = small(Preset::Seed);
+    // No dropout, so that a forward pass outside the step sees the same networks.
+    config.model.dropout = 0.0;
+    config.objective.distance = discogan::loss::Distance::L1;
+    config.objective.lambda_identity = 2.5;
+    device.seed(3);
+    let mut trainer = Trainer::new(config.clone(), &device).unwrap();
+    let (a, b) = (batch(&config, &device), batch(&config, &device));
+    // The D step comes first and leaves the generators as they are.
+    let g = trainer.generators.clone();
+    let l1 = |x: Tensor<4>, y: &Tensor<4>| (x - y.clone()).abs().mean().into_scalar::<f32>();
+    let expected = 0.5 * (l1(g.g_ab.forward(b.clone()), &b) + l1(g.g_ba.forward(a.clone()), &a));
+
+    let report = trainer.step(a, b);
+    let identity = report.loss("loss_identity").unwrap();
+    assert!(
+        (identity - expected).abs() < 1e-5,
+        "{identity} vs {expected}"
+    );
+    let rest = report.loss("loss_gan").unwrap() + 10.0 * report.loss("loss_cycle").unwrap();
+    let g_loss = report.loss("g_loss").unwrap();
+    assert!((g_loss - rest - 2.5 * identity).abs() < 1e-4, "{g_loss}");
+
+    // Off by default: not computed, not reported.
+    config.objective.lambda_identity = 0.0;
+    let mut trainer = Trainer::new(config.clone(), &device).unwrap();
+    let report = trainer.step(batch(&config, &device), batch(&config, &device));
+    assert_eq!(report.loss("loss_identity"), None);
+}

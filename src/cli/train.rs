@@ -34,6 +34,9 @@ pub(crate) struct TrainArgs {
     /// Iterations in total.
     #[arg(long)]
     iterations: Option<u64>,
+    /// Stop after this many minutes of training (checkpoint and samples written as at the end).
+    #[arg(long, value_name = "MINUTES")]
+    max_minutes: Option<f64>,
     /// Run folder to create.
     #[arg(long, default_value = "runs/emoji", conflicts_with = "resume")]
     out: PathBuf,
@@ -84,6 +87,9 @@ pub(crate) fn train_command(args: TrainArgs) -> Result<()> {
     config.data.skip_bad |= args.skip_bad;
     if let Some(n) = args.iterations {
         config.train.iterations = n;
+    }
+    if let Some(minutes) = args.max_minutes {
+        config.train.max_minutes = minutes;
     }
     config.validate()?;
     let device = parse_device(&args.device)?.autodiff();

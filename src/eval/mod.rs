@@ -10,7 +10,7 @@ mod metrics;
 pub use metrics::{PairScores, Rgb, l1, pair_scores, psnr, random_other, retrieval, ssim};
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use burn::tensor::Device;
 use image::DynamicImage;
@@ -68,6 +68,28 @@ fn file_name(path: &Path) -> String {
         .unwrap_or_default()
 }
 
+/// A held-out image and the name that pairs it with its ground truth in the other domain.
+#[derive(Clone, Debug)]
+pub struct Named {
+    /// The file name (the same in both domains for a ground-truth pair).
+    pub name: String,
+    /// The image.
+    pub image: DynamicImage,
+}
+
+/// The images of the folder `dir`, named by file name.
+pub fn load_folder(dir: &Path) -> Result<Vec<Named>> {
+    list_images(dir)?
+        .into_iter()
+        .map(|p| {
+            Ok(Named {
+                name: file_name(&p),
+                image: open(&p)?,
+            })
+        })
+        .collect()
+}
+
 /// Evaluates `run` (at `checkpoint`, or its latest) on the folders `a` and `b` in each of
 /// `directions`.
 pub fn evaluate(
@@ -78,26 +100,32 @@ pub fn evaluate(
     directions: &[Direction],
     device: &Device,
 ) -> Result<Vec<DirectionReport>> {
-    let size = run.read_config()?.model.image_size;
     let forward = Translator::from_checkpoint(run, checkpoint, Direction::AToB, device)?;
     let backward = Translator::from_checkpoint(run, checkpoint, Direction::BToA, device)?;
-    let load = |dir: &Path| -> Result<Vec<(String, PathBuf)>> {
-        Ok(list_images(dir)?
-            .into_iter()
-            .map(|p| (file_name(&p), p))
-            .collect())
-    };
-    let (files_a, files_b) = (load(a)?, load(b)?);
+    let (images_a, images_b) = (load_folder(a)?, load_folder(b)?);
+    Ok(evaluate_images(
+        &forward, &backward, &images_a, &images_b, directions,
+    ))
+}
+
+/// Evaluates the generators `forward` (A→B) and `backward` (B→A) on held-out images of each
+/// domain in each of `directions`; images with the same name in both domains are ground-truth
+/// pairs.
+pub fn evaluate_images(
+    forward: &Translator,
+    backward: &Translator,
+    images_a: &[Named],
+    images_b: &[Named],
+    directions: &[Direction],
+) -> Vec<DirectionReport> {
+    let size = forward.image_size();
     let mut reports = Vec::new();
     for &direction in directions {
         let (name, sources, targets, there, back) = match direction {
-            Direction::AToB => ("a2b", &files_a, &files_b, &forward, &backward),
-            Direction::BToA => ("b2a", &files_b, &files_a, &backward, &forward),
+            Direction::AToB => ("a2b", images_a, images_b, forward, backward),
+            Direction::BToA => ("b2a", images_b, images_a, backward, forward),
         };
-        let inputs = sources
-            .iter()
-            .map(|(_, p)| open(p))
-            .collect::<Result<Vec<_>>>()?;
+        let inputs: Vec<DynamicImage> = sources.iter().map(|n| n.image.clone()).collect();
         let translated = translate(there, &inputs);
         let reconstructed = translate(back, &translated);
         let input_rgb = rgb(&inputs, size);
@@ -108,19 +136,21 @@ pub fn evaluate(
             .sum::<f64>()
             / inputs.len().max(1) as f64;
 
-        // Ground truth: the target file of the same name.
-        let by_name: BTreeMap<&str, &PathBuf> =
-            targets.iter().map(|(n, p)| (n.as_str(), p)).collect();
+        // Ground truth: the target image of the same name.
+        let by_name: BTreeMap<&str, &DynamicImage> = targets
+            .iter()
+            .map(|n| (n.name.as_str(), &n.image))
+            .collect();
         let paired: Vec<usize> = (0..sources.len())
-            .filter(|&i| by_name.contains_key(sources[i].0.as_str()))
+            .filter(|&i| by_name.contains_key(sources[i].name.as_str()))
             .collect();
         let (model, identity, random) = if paired.is_empty() {
             (None, None, None)
         } else {
-            let truth_images = paired
+            let truth_images: Vec<DynamicImage> = paired
                 .iter()
-                .map(|&i| open(by_name[sources[i].0.as_str()]))
-                .collect::<Result<Vec<_>>>()?;
+                .map(|&i| by_name[sources[i].name.as_str()].clone())
+                .collect();
             let truths = rgb(&truth_images, size);
             let outputs: Vec<Rgb> = {
                 let all = rgb(&translated, size);
@@ -147,7 +177,7 @@ pub fn evaluate(
             reconstruction_l1,
         });
     }
-    Ok(reports)
+    reports
 }
 
 /// The reports as a plain-text table.

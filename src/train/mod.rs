@@ -2,6 +2,7 @@
 
 pub mod checkpoint;
 mod grads;
+mod heldout;
 pub mod run;
 mod step;
 

@@ -14,6 +14,7 @@ use std::time::Instant;
 use burn::module::Module;
 use burn::tensor::{Device, Tensor, TensorData};
 
+use super::heldout::HeldOut;
 use super::{StepReport, Trainer, checkpoint};
 use crate::config::Config;
 use crate::data::{BatchLoader, Dataset, Prefetcher, Preprocess, Source, embedded_emoji, to_image};
@@ -197,6 +198,10 @@ pub fn train(
         config.data.skip_bad,
     );
     let samples = SampleSet::new(&loader, t.sample_count)?;
+    let heldout = match t.eval_every {
+        0 => None,
+        _ => Some(HeldOut::load(&dataset)?),
+    };
     let prefetch = Prefetcher::spawn(loader.clone(), trainer.iteration()..t.iterations);
     let mut metrics = fs::OpenOptions::new()
         .create(true)
@@ -229,26 +234,42 @@ pub fn train(
         }
         progress.iteration(&report);
         let done = trainer.iteration();
-        if iteration % t.log_every == 0 || done == t.iterations {
-            let line = metrics_line(&report, started.elapsed().as_secs_f64());
+        let interrupting = stop.load(Ordering::SeqCst);
+        let time_up =
+            t.max_minutes > 0.0 && started.elapsed().as_secs_f64() >= t.max_minutes * 60.0;
+        // The last iteration of this process, whatever ends it.
+        let finishing = done == t.iterations || time_up;
+        let evaluating = t.eval_every > 0 && (done % t.eval_every == 0 || finishing);
+        if iteration % t.log_every == 0 || finishing || evaluating {
+            let mut line = metrics_line(&report, started.elapsed().as_secs_f64());
+            // The held-out scores join the losses of the iteration they follow.
+            if let Some(heldout) = heldout.as_ref().filter(|_| evaluating) {
+                let (entries, summary) = heldout.evaluate(&trainer, device);
+                line.extend(entries);
+                progress.message(&format!("{summary} (after {done} iterations)"));
+            }
+            let line = serde_json::Value::Object(line).to_string();
             writeln!(metrics, "{line}").map_err(|e| Error::io(run.metrics(), e))?;
         }
-        if (t.sample_every > 0 && done % t.sample_every == 0) || done == t.iterations {
+        if (t.sample_every > 0 && done % t.sample_every == 0) || finishing {
             let path = samples.write(&trainer, &run.samples(), done, device)?;
             progress.message(&format!("samples: {}", path.display()));
         }
-        let stopping = stop.load(Ordering::SeqCst);
-        if (t.checkpoint_every > 0 && done % t.checkpoint_every == 0)
-            || done == t.iterations
-            || stopping
-        {
+        if (t.checkpoint_every > 0 && done % t.checkpoint_every == 0) || finishing || interrupting {
             let path = trainer.save_checkpoint(&run.checkpoints(), t.keep_checkpoints)?;
             progress.message(&format!("checkpoint: {}", path.display()));
             last_checkpoint = Some(path);
         }
         last = Some(report);
-        if stopping {
+        if interrupting {
             interrupted = true;
+            break;
+        }
+        if time_up {
+            progress.message(&format!(
+                "time limit of {} minutes reached at iteration {done}",
+                t.max_minutes
+            ));
             break;
         }
     }
@@ -265,7 +286,7 @@ pub fn train(
     })
 }
 
-fn metrics_line(report: &StepReport, elapsed: f64) -> String {
+fn metrics_line(report: &StepReport, elapsed: f64) -> serde_json::Map<String, serde_json::Value> {
     let mut map = serde_json::Map::new();
     map.insert("iteration".into(), report.iteration.into());
     map.insert(
@@ -275,7 +296,7 @@ fn metrics_line(report: &StepReport, elapsed: f64) -> String {
     for (name, value) in &report.losses {
         map.insert((*name).into(), serde_json::json!(value));
     }
-    serde_json::Value::Object(map).to_string()
+    map
 }
 
 /// Drops metric lines of iterations at or after `from` (written after the checkpoint a run

@@ -284,14 +284,37 @@ impl Trainer {
         // the discriminators' weight gradients, which the generator step would throw away.
         // (BatchNorm still runs in training mode and updates the shared running statistics.)
         let judges = self.discriminators.clone().no_grad();
-        match self.config.objective.kind {
+        let mut g_loss = match self.config.objective.kind {
             ObjectiveKind::Seed => {
                 self.seed_generator_loss(&judges, real_a, real_b, images, report)
             }
             ObjectiveKind::Paper => {
                 self.paper_generator_loss(&judges, real_a, real_b, images, report)
             }
+        };
+        let lambda_identity = self.config.objective.lambda_identity;
+        if lambda_identity > 0.0 {
+            let loss_identity = self.identity_loss(real_a, real_b);
+            report.push("loss_identity", &loss_identity);
+            g_loss = g_loss + loss_identity * lambda_identity;
         }
+        report.push("g_loss", &g_loss);
+        g_loss
+    }
+
+    /// `½ [d(G_AB(b), b) + d(G_BA(a), a)]`: each generator fed an image already of its target
+    /// domain should leave it as it is (only `G_AB`'s term in the `gan` variant, which does not
+    /// train `G_BA`).
+    fn identity_loss(&self, real_a: &Tensor<4>, real_b: &Tensor<4>) -> Tensor<1> {
+        let o = &self.config.objective;
+        let g = &self.generators;
+        let dist =
+            |x: Tensor<4>, y: &Tensor<4>| loss::distance(o.distance, x, y.clone(), o.hinge_margin);
+        let mut terms = vec![dist(g.g_ab.forward(real_b.clone()), real_b)];
+        if o.variant != Variant::Gan {
+            terms.push(dist(g.g_ba.forward(real_a.clone()), real_a));
+        }
+        mean(terms)
     }
 
     fn seed_generator_loss(
@@ -333,7 +356,6 @@ impl Trainer {
         if o.lambda_pixelwise > 0.0 {
             g_loss = g_loss + loss_pixelwise * o.lambda_pixelwise;
         }
-        report.push("g_loss", &g_loss);
         g_loss
     }
 
@@ -388,12 +410,10 @@ impl Trainer {
             // The `gan` variant: no reconstruction, and no rate weighting either.
             None => gen_gan_b * 0.1 + fm_b * 0.9,
         };
-        let g_loss = match total {
+        match total {
             Some(g_ba) => g_ab + g_ba,
             None => g_ab,
-        };
-        report.push("g_loss", &g_loss);
-        g_loss
+        }
     }
 }
 

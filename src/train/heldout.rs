@@ -1,0 +1,95 @@
+//! Held-out evaluation during training (`train.eval_every`): `discogan eval`'s numbers on the
+//! dataset's test images, written to the metrics log so that the log holds the quality curve.
+
+use burn::tensor::Device;
+use serde_json::{Map, Value, json};
+
+use super::Trainer;
+use crate::data::{Dataset, Source, read};
+use crate::error::Result;
+use crate::eval::{DirectionReport, Named, evaluate_images};
+use crate::translate::{Direction, Translator};
+
+/// The test images of both domains, decoded once.
+pub(crate) struct HeldOut {
+    a: Vec<Named>,
+    b: Vec<Named>,
+}
+
+impl HeldOut {
+    /// Reads the dataset's test images. Ground-truth pairs share a file name (for aligned data,
+    /// the two halves of one file).
+    pub(crate) fn load(dataset: &Dataset) -> Result<Self> {
+        let named = |domain: &[Source]| -> Result<Vec<Named>> {
+            domain
+                .iter()
+                .map(|source| {
+                    Ok(Named {
+                        name: source
+                            .path
+                            .file_name()
+                            .map(|n| n.to_string_lossy().into_owned())
+                            .unwrap_or_default(),
+                        image: read(source)?,
+                    })
+                })
+                .collect()
+        };
+        Ok(Self {
+            a: named(&dataset.test_a)?,
+            b: named(&dataset.test_b)?,
+        })
+    }
+
+    /// Scores the trainer's current generators (in inference mode): metric-log entries named
+    /// `heldout_{a2b,b2a}_{l1,psnr,ssim,top1,top5,recon_l1}`, and a one-line summary.
+    pub(crate) fn evaluate(
+        &self,
+        trainer: &Trainer,
+        device: &Device,
+    ) -> (Map<String, Value>, String) {
+        let g = &trainer.generators;
+        let config = trainer.config();
+        let forward = Translator::new(g.g_ab.clone(), config, device);
+        let backward = Translator::new(g.g_ba.clone(), config, device);
+        let reports = evaluate_images(
+            &forward,
+            &backward,
+            &self.a,
+            &self.b,
+            &[Direction::AToB, Direction::BToA],
+        );
+        entries(&reports)
+    }
+}
+
+fn entries(reports: &[DirectionReport]) -> (Map<String, Value>, String) {
+    let mut map = Map::new();
+    let mut summary = Vec::new();
+    for r in reports {
+        let key = |what: &str| format!("heldout_{}_{what}", r.direction);
+        if let Some(s) = &r.model {
+            for (what, value) in [
+                ("l1", s.l1),
+                ("psnr", s.psnr),
+                ("ssim", s.ssim),
+                ("top1", s.top1),
+                ("top5", s.top5),
+            ] {
+                map.insert(key(what), json!(round(value)));
+            }
+            summary.push(format!(
+                "{} L1 {:.4} top-1 {:.1}%",
+                r.direction,
+                s.l1,
+                100.0 * s.top1
+            ));
+        }
+        map.insert(key("recon_l1"), json!(round(r.reconstruction_l1)));
+    }
+    (map, format!("held-out: {}", summary.join(", ")))
+}
+
+fn round(x: f64) -> f64 {
+    (x * 1e6).round() / 1e6
+}
