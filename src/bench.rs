@@ -26,6 +26,9 @@ pub struct BenchOptions {
     pub iters: usize,
     /// Untimed iterations first.
     pub warmup: usize,
+    /// `key=value` configuration overrides applied after the preset and the options above
+    /// (e.g. `objective.lambda_identity=5`), as `train --set`.
+    pub overrides: Vec<String>,
     /// The device (an autodiff device for training).
     pub device: Device,
     /// The device's name, as given on the command line.
@@ -101,16 +104,13 @@ pub fn bench(options: &BenchOptions) -> Result<BenchResult> {
     config.model.width = options.width;
     // As bench_torch.py: one discriminator and one generator update per iteration, both arches.
     config.objective.schedule = Schedule::Every;
+    let config = config.with_overrides(&options.overrides)?;
     let device = &options.device;
     device.seed(0);
     let mut trainer = Trainer::new(config.clone(), device)?;
     let (lo, hi) = config.model.architecture.pixel_range();
-    let shape = [
-        options.batch,
-        config.model.channels,
-        options.size,
-        options.size,
-    ];
+    let size = config.model.image_size;
+    let shape = [options.batch, config.model.channels, size, size];
     let batch = || {
         Tensor::<4>::random(
             shape,
@@ -157,8 +157,8 @@ pub fn bench(options: &BenchOptions) -> Result<BenchResult> {
             Preset::Paper => "paper".into(),
         },
         batch: options.batch,
-        size: options.size,
-        width: options.width,
+        size,
+        width: config.model.width,
         threads: rayon::current_num_threads(),
         device: options.device_name.clone(),
         ms_per_iter_median: round(med, 1),

@@ -189,6 +189,10 @@ pub(crate) struct BenchArgs {
     /// Untimed iterations first.
     #[arg(long, default_value_t = 3)]
     warmup: usize,
+    /// Override a configuration key after the preset and the flags above, as in `train`
+    /// (repeatable).
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    overrides: Vec<String>,
     /// Compute device: flex (CPU, default), cuda[:N], wgpu.
     #[arg(long, default_value = "flex")]
     device: String,
@@ -202,6 +206,7 @@ pub(crate) fn bench_command(args: BenchArgs) -> Result<()> {
         width: args.width,
         iters: args.iters.max(1),
         warmup: args.warmup,
+        overrides: args.overrides,
         device: parse_device(&args.device)?.autodiff(),
         device_name: args.device.clone(),
     };
