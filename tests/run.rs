@@ -602,4 +602,31 @@ fn bench_prints_one_json_line_in_the_reference_shape() {
     assert_eq!(line["arch"], "seed");
     assert!(line["ms_min"].as_f64() <= line["ms_per_iter_median"].as_f64());
     assert!(line["ms_per_iter_median"].as_f64() <= line["ms_max"].as_f64());
+
+    // --set applies after the flags; the line reports what was timed; bad keys are errors.
+    let mut cmd = binary();
+    cmd.args([
+        "bench",
+        "--batch",
+        "2",
+        "--size",
+        "32",
+        "--width",
+        "4",
+        "--iters",
+        "1",
+        "--warmup",
+        "0",
+        "--set",
+        "model.width=2",
+        "--set",
+        "objective.lambda_identity=1",
+    ]);
+    let line: serde_json::Value = serde_json::from_str(succeed(cmd).trim()).unwrap();
+    assert_eq!(line["width"], 2);
+    let mut cmd = binary();
+    cmd.args(["bench", "--set", "objective.no_such_key=1"]);
+    let out = cmd.output().unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no_such_key"));
 }
