@@ -5,7 +5,9 @@
 # usage: bench/compare.sh [--preset seed|paper] [--batch 8] [--size 64] [--width 64]
 #                         [--iters 10] [--warmup 3] [--rounds 3] [--threads 2] [--device cpu|cuda]
 # The PyTorch side needs `pip install torch==2.13.0` (PYTHON picks the interpreter, default
-# python3). The discogan side is built here with --release (and --features cuda for --device cuda).
+# python3). The discogan side is built here with --release (and --features cuda for --device cuda);
+# BINS="path/a path/b" times those discogan binaries instead (e.g. two builds to compare), each
+# in every round, and prints a ratio for each.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -24,12 +26,18 @@ python=${PYTHON:-python3}
 
 features=() ours_device=flex
 if [ "$device" = cuda ]; then features=(--features cuda); ours_device=cuda:0; fi
-cargo build --release --quiet "${features[@]}"
+if [ -z "${BINS:-}" ]; then
+  cargo build --release --quiet "${features[@]}"
+  BINS=target/release/discogan
+fi
 
 out=$(mktemp)
 for r in $(seq "$rounds"); do
-  RAYON_NUM_THREADS=$threads target/release/discogan bench --preset "$preset" --batch "$batch" \
-    --size "$size" --width "$width" --iters "$iters" --warmup "$warmup" --device "$ours_device" | tee -a "$out"
+  for bin in $BINS; do
+    RAYON_NUM_THREADS=$threads "$bin" bench --preset "$preset" --batch "$batch" --size "$size" \
+      --width "$width" --iters "$iters" --warmup "$warmup" --device "$ours_device" \
+      | sed "s|^{|{\"bin\":\"$bin\",|" | tee -a "$out"
+  done
   (cd reference && "$python" bench_torch.py --arch "$preset" --batch "$batch" --size "$size" \
     --width "$width" --iters "$iters" --warmup "$warmup" --threads "$threads" --device "$device") | tee -a "$out"
 done
@@ -37,15 +45,17 @@ done
 "$python" - "$out" <<'PY'
 import json, statistics, sys
 runs = [json.loads(l) for l in open(sys.argv[1]) if l.startswith("{")]
-ours = [r for r in runs if r["impl"].startswith("discogan")]
 torch = [r for r in runs if r["impl"].startswith("torch")]
 med = lambda rs, k: statistics.median(r[k] for r in rs)
-print(json.dumps({
-    "discogan_ms": med(ours, "ms_per_iter_median"), "torch_ms": med(torch, "ms_per_iter_median"),
-    "speed_ratio": round(med(torch, "ms_per_iter_median") / med(ours, "ms_per_iter_median"), 3),
-    "discogan_peak_rss_mb": med(ours, "peak_rss_mb"), "torch_peak_rss_mb": med(torch, "peak_rss_mb"),
-    "memory_ratio": round(med(ours, "peak_rss_mb") / med(torch, "peak_rss_mb"), 3),
-    "rounds": len(ours),
-}))
+for bin in dict.fromkeys(r["bin"] for r in runs if "bin" in r):
+    ours = [r for r in runs if r.get("bin") == bin]
+    print(json.dumps({
+        "bin": bin,
+        "discogan_ms": med(ours, "ms_per_iter_median"), "torch_ms": med(torch, "ms_per_iter_median"),
+        "speed_ratio": round(med(torch, "ms_per_iter_median") / med(ours, "ms_per_iter_median"), 3),
+        "discogan_peak_rss_mb": med(ours, "peak_rss_mb"), "torch_peak_rss_mb": med(torch, "peak_rss_mb"),
+        "memory_ratio": round(med(ours, "peak_rss_mb") / med(torch, "peak_rss_mb"), 3),
+        "rounds": len(ours),
+    }))
 PY
 rm -f "$out"
