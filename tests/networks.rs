@@ -70,26 +70,3 @@ fn sizes_the_networks_cannot_take_are_configuration_errors() {
         assert!(err.to_string().contains("model.channels"), "{err}");
     }
 }
-
-/// The D step scores real and fake images in one batch where the discriminator allows it; that
-/// must give each image the score it gets alone.
-#[test]
-fn discriminators_that_score_each_image_alone_do() {
-    // Training mode (an autodiff device): BatchNorm uses the batch's statistics.
-    let device = Device::default().autodiff();
-    for architecture in [Architecture::Seed, Architecture::Paper] {
-        let mut config = config(architecture, 3, 32);
-        config.width = 8;
-        let d = config.init_discriminator(&device).unwrap();
-        let x = Tensor::<4>::random([3, 3, 32, 32], Distribution::Default, &device);
-        let y = Tensor::<4>::random([2, 3, 32, 32], Distribution::Default, &device);
-        let together = d.forward(Tensor::cat(vec![x.clone(), y.clone()], 0)).logits;
-        let alone = Tensor::cat(vec![d.forward(x).logits, d.forward(y).logits], 0);
-        let diff = (together - alone).abs().max().into_scalar::<f32>();
-        assert_eq!(
-            d.scores_each_image_alone(),
-            diff < 1e-5,
-            "{architecture:?}: largest difference {diff}"
-        );
-    }
-}

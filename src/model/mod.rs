@@ -204,12 +204,6 @@ pub enum Discriminator {
 }
 
 impl Discriminator {
-    /// Whether each image's score depends on that image alone (PatchGAN's InstanceNorm), so
-    /// that batches can be scored together; the paper's BatchNorm couples the batch.
-    pub fn scores_each_image_alone(&self) -> bool {
-        matches!(self, Discriminator::Patch(_))
-    }
-
     /// Scores a batch of images.
     pub fn forward(&self, x: Tensor<4>) -> DiscriminatorOutput {
         match self {

@@ -256,18 +256,9 @@ impl Trainer {
             .into_iter()
             .map(|(d, real, fake)| {
                 // Fakes are detached: this loss trains the discriminators only.
-                let fake = fake.clone().detach();
-                let (on_real, on_fake) = if d.scores_each_image_alone() {
-                    // One pass over [real; fake] does the work of two with larger matrix
-                    // products, and gives the same scores.
-                    let n = real.dims()[0];
-                    let logits = d.forward(Tensor::cat(vec![real.clone(), fake], 0)).logits;
-                    let rest = logits.dims()[0] - n;
-                    (logits.clone().narrow(0, 0, n), logits.narrow(0, n, rest))
-                } else {
-                    (d.forward(real.clone()).logits, d.forward(fake).logits)
-                };
-                (loss::gan(kind, on_real, 1.0) + loss::gan(kind, on_fake, 0.0)) * 0.5
+                let on_real = loss::gan(kind, d.forward(real.clone()).logits, 1.0);
+                let on_fake = loss::gan(kind, d.forward(fake.clone().detach()).logits, 0.0);
+                (on_real + on_fake) * 0.5
             })
             .collect();
         let count = halves.len() as f64;
