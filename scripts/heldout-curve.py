@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Prints the held-out curve of a run (the `heldout_*` entries that `train.eval_every` writes to
-metrics.jsonl) as a Markdown table. Usage: scripts/heldout-curve.py RUN_DIR [EVERY]"""
+metrics.jsonl) as a Markdown table, with the minutes of training
+(summed over the processes of a resumed run). Usage: scripts/heldout-curve.py RUN_DIR [EVERY]"""
 import json
 import sys
 from pathlib import Path
@@ -8,6 +9,13 @@ from pathlib import Path
 run = Path(sys.argv[1])
 every = int(sys.argv[2]) if len(sys.argv) > 2 else 1
 rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+# elapsed_s restarts with each process of a resumed run: make the minutes cumulative.
+offset, previous = 0.0, 0.0
+for r in rows:
+    if r["elapsed_s"] < previous:
+        offset += previous
+    previous = r["elapsed_s"]
+    r["elapsed_s"] += offset
 rows = [r for r in rows if "heldout_a2b_l1" in r]
 print("| iterations | minutes | a2b L1 | a2b top-1 | a2b top-5 | b2a L1 | b2a top-1 | b2a top-5 | recon L1 (a2b/b2a) |")
 print("|---|---|---|---|---|---|---|---|---|")
