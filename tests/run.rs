@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::atomic::AtomicBool;
+use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use burn::store::ModuleSnapshot;
@@ -12,7 +13,7 @@ use burn::tensor::Device;
 use discogan::config::Config;
 use discogan::train::Trainer;
 use discogan::train::checkpoint;
-use discogan::train::run::{RunDir, train};
+use discogan::train::run::{RunDir, RunSummary, train};
 
 /// A small, fast configuration on the embedded emoji, with dropout on (so that the random
 /// stream matters).
@@ -38,7 +39,11 @@ fn final_state(run: &Path) -> BTreeMap<String, Vec<u8>> {
     let dir = RunDir::new(run);
     let config = dir.read_config().unwrap();
     let path = checkpoint::latest(&dir.checkpoints()).unwrap().unwrap();
-    let trainer = Trainer::load_checkpoint(config, &path, &Device::default().autodiff()).unwrap();
+    // Building the networks to load into draws initial weights from the shared stream.
+    let trainer = {
+        let _guard = random_stream();
+        Trainer::load_checkpoint(config, &path, &Device::default().autodiff()).unwrap()
+    };
     let mut state: BTreeMap<String, Vec<u8>> = BTreeMap::new();
     // Parameter ids differ from run to run: optimiser state is compared by parameter path.
     let mut path_of: BTreeMap<String, String> = BTreeMap::new();
@@ -78,7 +83,19 @@ fn final_state(run: &Path) -> BTreeMap<String, Vec<u8>> {
     state
 }
 
-fn run_in_process(config: &Config, dir: &Path, resume: bool) {
+/// The backend's random generator is one per process, and the tests of this file run in
+/// parallel threads of one process: a run in this process holds this lock, so that no other test
+/// reseeds the generator in the middle of it.
+static RANDOM_STREAM: Mutex<()> = Mutex::new(());
+
+fn random_stream() -> MutexGuard<'static, ()> {
+    RANDOM_STREAM
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+fn train_in_process(config: &Config, dir: &Path, resume: bool) -> discogan::Result<RunSummary> {
+    let _guard = random_stream();
     let device = Device::default().autodiff();
     train(
         config,
@@ -88,7 +105,10 @@ fn run_in_process(config: &Config, dir: &Path, resume: bool) {
         &AtomicBool::new(false),
         &mut (),
     )
-    .unwrap();
+}
+
+fn run_in_process(config: &Config, dir: &Path, resume: bool) {
+    train_in_process(config, dir, resume).unwrap();
 }
 
 fn assert_same_state(a: &Path, b: &Path) {
@@ -131,15 +151,7 @@ fn n_then_resume_to_2n_equals_2n_bit_for_bit() {
     let (whole, split) = (tmp.path().join("whole"), tmp.path().join("split"));
     run_in_process(&small_config(6), &whole, false);
     run_in_process(&small_config(3), &split, false);
-    let err = train(
-        &small_config(6),
-        &RunDir::new(&split),
-        false,
-        &Device::default().autodiff(),
-        &AtomicBool::new(false),
-        &mut (),
-    )
-    .unwrap_err();
+    let err = train_in_process(&small_config(6), &split, false).unwrap_err();
     assert!(
         err.to_string().contains("--resume"),
         "a second fresh run into the same folder: {err}"
@@ -175,15 +187,7 @@ fn a_time_limit_ends_the_run_like_its_last_iteration_and_it_resumes_exactly() {
     let mut boxed = small_config(3);
     // A few milliseconds: the first iteration already takes longer.
     boxed.train.max_minutes = 1e-4;
-    let summary = train(
-        &boxed,
-        &RunDir::new(&split),
-        false,
-        &Device::default().autodiff(),
-        &AtomicBool::new(false),
-        &mut (),
-    )
-    .unwrap();
+    let summary = train_in_process(&boxed, &split, false).unwrap();
     assert_eq!((summary.iteration, summary.interrupted), (1, false));
     assert!(summary.checkpoint.ends_with("iter-000000001"));
     assert!(split.join("samples/iter-000000001.png").is_file());
@@ -217,6 +221,7 @@ fn held_out_scores_in_the_metrics_log_are_those_of_eval() {
     );
 
     let emoji = Path::new(env!("CARGO_MANIFEST_DIR")).join("data/emoji");
+    let _guard = random_stream();
     let reports = discogan::eval::evaluate(
         &RunDir::new(&run),
         None,
@@ -368,16 +373,7 @@ fn a_diverging_run_stops_with_a_clear_error_and_the_last_checkpoint_intact() {
     let mut config = small_config(20);
     config.optimizer.lr = 1e38;
     config.train.checkpoint_every = 1;
-    let device = Device::default().autodiff();
-    let err = train(
-        &config,
-        &RunDir::new(tmp.path()),
-        true,
-        &device,
-        &AtomicBool::new(false),
-        &mut (),
-    )
-    .unwrap_err();
+    let err = train_in_process(&config, tmp.path(), true).unwrap_err();
     let text = err.to_string();
     assert!(text.contains("diverged at iteration"), "{text}");
     let last = checkpoint::latest(&tmp.path().join("checkpoints"))
