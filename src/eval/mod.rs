@@ -62,7 +62,8 @@ fn translate(t: &Translator, images: &[DynamicImage]) -> Vec<DynamicImage> {
         .collect()
 }
 
-fn file_name(path: &Path) -> String {
+/// The file name of `path` (what pairs an image with its ground truth).
+pub(crate) fn file_name(path: &Path) -> String {
     path.file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default()

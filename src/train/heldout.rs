@@ -7,7 +7,7 @@ use serde_json::{Map, Value, json};
 use super::Trainer;
 use crate::data::{Dataset, Source, read};
 use crate::error::Result;
-use crate::eval::{DirectionReport, Named, evaluate_images};
+use crate::eval::{DirectionReport, Named, evaluate_images, file_name};
 use crate::translate::{Direction, Translator};
 
 /// The test images of both domains, decoded once.
@@ -25,11 +25,7 @@ impl HeldOut {
                 .iter()
                 .map(|source| {
                     Ok(Named {
-                        name: source
-                            .path
-                            .file_name()
-                            .map(|n| n.to_string_lossy().into_owned())
-                            .unwrap_or_default(),
+                        name: file_name(&source.path),
                         image: read(source)?,
                     })
                 })
