@@ -119,14 +119,19 @@ fn assert_same_state(a: &Path, b: &Path) {
     }
 }
 
+/// Every line of a run's `metrics.jsonl`.
+fn metric_lines(run: &Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(run.join("metrics.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
 /// The metric lines on the `log_every` (10) cadence, without the wall-clock time. (A run that
 /// ends early also logs its last iteration; an extended one then has that extra line.)
 fn metric_iterations(run: &Path) -> Vec<serde_json::Value> {
-    let lines: Vec<serde_json::Value> = std::fs::read_to_string(run.join("metrics.jsonl"))
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
-        .collect();
+    let lines = metric_lines(run);
     let iterations: Vec<u64> = lines
         .iter()
         .map(|l| l["iteration"].as_u64().unwrap())
@@ -202,11 +207,7 @@ fn held_out_scores_in_the_metrics_log_are_those_of_eval() {
     let mut config = small_config(3);
     config.train.eval_every = 2;
     run_in_process(&config, &run, false);
-    let lines: Vec<serde_json::Value> = std::fs::read_to_string(run.join("metrics.jsonl"))
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let lines = metric_lines(&run);
     let scored: Vec<u64> = lines
         .iter()
         .filter(|l| l.get("heldout_a2b_l1").is_some())
