@@ -1,10 +1,12 @@
 //! Training: the optimisation step of both objectives, and its bookkeeping.
 
+mod adam;
 pub mod checkpoint;
 mod grads;
 mod heldout;
 pub mod run;
 mod step;
 
+pub use adam::FusedAdam;
 pub use grads::gradients_as_module;
 pub use step::{Side, StepObserver, StepReport, Trainer};

@@ -1,8 +1,9 @@
 //! One training iteration: the discriminator step and/or the generator step, each updating only
 //! its own side with its own Adam.
 
-use burn::module::Module;
-use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer, decay::WeightDecayConfig};
+use super::adam::FusedAdam;
+use burn::module::{Module, ModuleMapper, Param};
+use burn::optim::{GradientsParams, ModuleOptimizer};
 use burn::tensor::{Device, Tensor};
 
 use crate::config::{Config, ObjectiveKind, Schedule, Variant};
@@ -91,19 +92,12 @@ impl Trainer {
         discriminators: Discriminators,
     ) -> Result<Self> {
         config.validate()?;
-        let o = &config.optimizer;
-        let adam = AdamConfig::new()
-            .with_beta_1(o.beta1)
-            .with_beta_2(o.beta2)
-            .with_epsilon(o.epsilon)
-            .with_weight_decay(
-                (o.weight_decay > 0.0).then(|| WeightDecayConfig::new(o.weight_decay)),
-            );
+        let adam = FusedAdam::new(&config.optimizer);
         Ok(Self {
             generators,
             discriminators,
-            optim_g: adam.init(),
-            optim_d: adam.init(),
+            optim_g: ModuleOptimizer::from(adam.clone()),
+            optim_d: ModuleOptimizer::from(adam),
             config,
             iteration: 0,
         })
@@ -180,12 +174,14 @@ impl Trainer {
                 Side::Discriminators => {
                     let grads = GradientsParams::from_grads(grads, &self.discriminators);
                     observer.gradients(side, &grads);
-                    self.discriminators = self.optim_d.step(lr, self.discriminators.clone(), grads);
+                    let discriminators = take_module(&mut self.discriminators);
+                    self.discriminators = self.optim_d.step(lr, discriminators, grads);
                 }
                 Side::Generators => {
                     let grads = GradientsParams::from_grads(grads, &self.generators);
                     observer.gradients(side, &grads);
-                    self.generators = self.optim_g.step(lr, self.generators.clone(), grads);
+                    let generators = take_module(&mut self.generators);
+                    self.generators = self.optim_g.step(lr, generators, grads);
                 }
             }
         }
@@ -434,4 +430,28 @@ fn sum(terms: Vec<Tensor<1>>) -> Tensor<1> {
 fn mean(terms: Vec<Tensor<1>>) -> Tensor<1> {
     let count = terms.len().max(1) as f64;
     sum(terms) / count
+}
+
+/// Moves the module out of `slot` and leaves a hollow copy in its place (the same structure with
+/// one-element parameters), so that the optimiser holds the only handle on every parameter and
+/// updates it in place (see `FusedAdam`) instead of copying each one first.
+fn take_module<M: Module>(slot: &mut M) -> M {
+    let hollow = slot.clone().map(&mut Hollow);
+    std::mem::replace(slot, hollow)
+}
+
+/// Replaces every trainable float parameter with a one-element zero tensor (see
+/// [`take_module`]). Tensors that do not require gradients stay: the optimiser leaves them alone,
+/// and they include running statistics (`RunningState`), which a mapper rewrites in the storage
+/// that the clone shares with the original.
+struct Hollow;
+
+impl ModuleMapper for Hollow {
+    fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
+        if !param.val().is_require_grad() {
+            return param;
+        }
+        let (id, tensor, mapper) = param.consume();
+        Param::from_mapped_value(id, Tensor::zeros([1; D], &tensor.device()), mapper)
+    }
 }
