@@ -1,8 +1,10 @@
 //! The `discogan` command: train, resume, translate, import and export.
 
 mod cli;
+mod malloc;
 
 fn main() -> std::process::ExitCode {
+    malloc::tune();
     match cli::run() {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(error) => {
