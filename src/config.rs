@@ -268,12 +268,6 @@ impl Config {
         non_negative("optimizer.epsilon", f64::from(p.epsilon))?;
         non_negative("optimizer.weight_decay", f64::from(p.weight_decay))?;
         let d = &self.data;
-        if d.paired && d.layout != Layout::Aligned {
-            return Err(Error::config(
-                "data.paired",
-                "true pairs come from aligned A|B images (data.layout = \"aligned\")",
-            ));
-        }
         if d.load_size != 0 && d.load_size < self.model.image_size {
             return Err(Error::config(
                 "data.load_size",
@@ -443,7 +437,6 @@ mod tests {
             ),
             (|c| c.optimizer.lr = 0.0, "optimizer.lr"),
             (|c| c.optimizer.beta1 = 1.5, "optimizer.beta1"),
-            (|c| c.data.paired = true, "data.paired"),
             (|c| c.data.load_size = 32, "data.load_size"),
             (|c| c.train.batch_size = 0, "train.batch_size"),
             (

@@ -130,6 +130,64 @@ fn aligned_images_split_into_halves_paired_or_not() {
 }
 
 #[test]
+fn folders_pair_files_of_the_same_name() {
+    let dir = tempfile::tempdir().unwrap();
+    for d in ["trainA", "trainB"] {
+        std::fs::create_dir_all(dir.path().join(d)).unwrap();
+    }
+    // The green channel tags each name; x and y have namesakes (y in another format), the
+    // others none.
+    for (name, tag) in [("w", 10), ("x", 20), ("y", 30)] {
+        png(
+            &dir.path().join(format!("trainA/{name}.png")),
+            8,
+            8,
+            |_, _| [255, tag, 0, 255],
+        );
+    }
+    for (name, tag) in [("x", 20), ("z", 40)] {
+        png(
+            &dir.path().join(format!("trainB/{name}.png")),
+            8,
+            8,
+            |_, _| [0, tag, 255, 255],
+        );
+    }
+    RgbaImage::from_fn(8, 8, |_, _| Rgba([0, 30, 255, 255]))
+        .save(dir.path().join("trainB/y.bmp"))
+        .unwrap();
+    let mut config = config_for(dir.path());
+    config.paired = true;
+    let paired = Arc::new(Dataset::open(&config, dir.path(), 0).unwrap());
+    let names = |d: &[discogan::data::Source]| -> Vec<String> {
+        d.iter()
+            .map(|s| s.path.file_stem().unwrap().to_string_lossy().into_owned())
+            .collect()
+    };
+    assert_eq!(names(&paired.train_a), ["x", "y"]);
+    assert_eq!(names(&paired.train_b), ["x", "y"]);
+    for iteration in 0..4 {
+        let batch = BatchLoader::new(paired.clone(), prep(3, (0.0, 1.0)), 0, 2, false)
+            .load(iteration)
+            .unwrap();
+        for k in 0..2 {
+            assert_eq!(batch.a[k * 192 + 64], batch.b[k * 192 + 64], "a true pair");
+        }
+    }
+    // Without a single shared name there are no pairs: an error naming both folders.
+    std::fs::remove_file(dir.path().join("trainB/x.png")).unwrap();
+    std::fs::remove_file(dir.path().join("trainB/y.bmp")).unwrap();
+    let err = Dataset::open(&config, dir.path(), 0)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("trainA") && err.contains("trainB"), "{err}");
+    // Unpaired, every file counts.
+    config.paired = false;
+    let unpaired = Dataset::open(&config, dir.path(), 0).unwrap();
+    assert_eq!((unpaired.train_a.len(), unpaired.train_b.len()), (3, 1));
+}
+
+#[test]
 fn alpha_grey_and_channel_conversions() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("a.png");

@@ -24,8 +24,8 @@ pub(crate) struct TrainArgs {
     /// How the dataset is stored.
     #[arg(long, value_enum)]
     layout: Option<LayoutArg>,
-    /// Aligned data: train on the true pairs, with the pixelwise loss (weight: --set
-    /// objective.lambda_pixelwise=..., default 10 when pairing).
+    /// Train on true pairs (aligned A|B files, or trainA/trainB files of the same name), with
+    /// the pixelwise loss (weight: --set objective.lambda_pixelwise=..., default 10 when pairing).
     #[arg(long)]
     paired: bool,
     /// Skip unreadable images with a warning instead of stopping.

@@ -69,6 +69,37 @@ fn whole(files: Vec<PathBuf>) -> Domain {
         .collect()
 }
 
+/// The files of `a` and `b` whose names (without extension) occur in both, as pairs in name
+/// order: folders of paired data name each pair's two images alike (`trainA/x.png`,
+/// `trainB/x.jpg`). An error naming both folders if no name is shared.
+fn same_names(
+    a: Vec<PathBuf>,
+    b: Vec<PathBuf>,
+    dir_a: &Path,
+    dir_b: &Path,
+) -> Result<(Vec<PathBuf>, Vec<PathBuf>)> {
+    let stem = |p: &PathBuf| p.file_stem().map(|s| s.to_os_string());
+    let by_name: std::collections::BTreeMap<_, _> =
+        b.into_iter().filter_map(|p| Some((stem(&p)?, p))).collect();
+    let pairs: Vec<(PathBuf, PathBuf)> = a
+        .into_iter()
+        .filter_map(|p| {
+            let partner = by_name.get(&stem(&p)?)?.clone();
+            Some((p, partner))
+        })
+        .collect();
+    if pairs.is_empty() {
+        return Err(Error::Data {
+            path: dir_a.to_path_buf(),
+            reason: format!(
+                "data.paired: no image here has a namesake in {}, so there are no pairs",
+                dir_b.display()
+            ),
+        });
+    }
+    Ok(pairs.into_iter().unzip())
+}
+
 fn halves(files: &[PathBuf], part: Part) -> Domain {
     files
         .iter()
@@ -99,17 +130,18 @@ impl Dataset {
     pub fn open(config: &DataConfig, root: &Path, seed: u64) -> Result<Self> {
         match config.layout {
             Layout::Unaligned => {
-                if config.paired {
-                    return Err(Error::config(
-                        "data.paired",
-                        "pairs come from aligned A|B images (data.layout = \"aligned\")",
-                    ));
-                }
                 let dir = |given: &Option<PathBuf>, name: &str| {
                     given.clone().unwrap_or_else(|| root.join(name))
                 };
-                let train_a = whole(list_images(&dir(&config.train_a, "trainA"))?);
-                let train_b = whole(list_images(&dir(&config.train_b, "trainB"))?);
+                let (dir_a, dir_b) = (
+                    dir(&config.train_a, "trainA"),
+                    dir(&config.train_b, "trainB"),
+                );
+                let (mut files_a, mut files_b) = (list_images(&dir_a)?, list_images(&dir_b)?);
+                if config.paired {
+                    (files_a, files_b) = same_names(files_a, files_b, &dir_a, &dir_b)?;
+                }
+                let (train_a, train_b) = (whole(files_a), whole(files_b));
                 // Held-out images are optional; without them the grids show training images.
                 let test = |given: &Option<PathBuf>, name: &str, fallback: &Domain| {
                     let path = dir(given, name);
@@ -124,7 +156,7 @@ impl Dataset {
                     test_b: test(&config.test_b, "testB", &train_b)?,
                     train_a,
                     train_b,
-                    paired: false,
+                    paired: config.paired,
                 })
             }
             Layout::Aligned => {

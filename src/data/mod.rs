@@ -40,8 +40,9 @@ pub struct DataConfig {
     pub test_a: Option<PathBuf>,
     /// Held-out images of domain B (default `root/testB`).
     pub test_b: Option<PathBuf>,
-    /// Aligned data only: train on the true pairs (with the pixelwise loss) instead of
-    /// splitting the files into an A half and a B half as the official code does.
+    /// Train on true pairs (with the pixelwise loss): the two halves of each aligned A|B file
+    /// (instead of splitting the files into an A half and a B half as the official code does),
+    /// or, for folders, the files of trainA and trainB with the same name (others are left out).
     pub paired: bool,
     /// Side images are resized to before cropping; 0: the model's image size.
     pub load_size: usize,
