@@ -4,7 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::data::{DataConfig, Layout};
+use crate::data::DataConfig;
 use crate::error::{Error, Result};
 use crate::loss::{Distance, GanLoss};
 use crate::model::{Architecture, ModelConfig};
