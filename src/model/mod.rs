@@ -1,6 +1,7 @@
 //! The networks: the design document's U-Net generator and PatchGAN discriminator ("seed"), and
 //! the paper's encoder-decoder generator and feature-returning discriminator ("paper").
 
+pub mod batched_conv;
 mod export;
 mod import;
 mod layers;

@@ -13,6 +13,7 @@ use burn::nn::{
 };
 use burn::tensor::{Device, Tensor, activation};
 
+use super::batched_conv;
 use super::layers::{WeightInit, upsample_nearest2x};
 
 /// Configuration of [`UNetGenerator`].
@@ -124,7 +125,12 @@ pub struct UNetDown {
 
 impl UNetDown {
     fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        let x = self.conv.forward(x);
+        let x = if batched_conv::prefer_conv(&x) {
+            let bias = self.conv.bias.as_ref().map(|b| b.val());
+            batched_conv::conv4_stride2(x, self.conv.weight.val(), bias)
+        } else {
+            self.conv.forward(x)
+        };
         let x = match &self.norm {
             Some(norm) => norm.forward(x),
             None => x,
@@ -147,7 +153,13 @@ pub struct UNetUp {
 
 impl UNetUp {
     fn forward(&self, x: Tensor<4>, skip: Tensor<4>) -> Tensor<4> {
-        let x = activation::relu(self.norm.forward(self.conv.forward(x)));
+        let x = if batched_conv::prefer_conv_transpose(&x) {
+            let bias = self.conv.bias.as_ref().map(|b| b.val());
+            batched_conv::conv_transpose4_stride2(x, self.conv.weight.val(), bias)
+        } else {
+            self.conv.forward(x)
+        };
+        let x = activation::relu(self.norm.forward(x));
         let x = match &self.dropout {
             Some(dropout) => dropout.forward(x),
             None => x,
