@@ -135,8 +135,8 @@ fn folders_pair_files_of_the_same_name() {
     for d in ["trainA", "trainB"] {
         std::fs::create_dir_all(dir.path().join(d)).unwrap();
     }
-    // The green channel tags each name; x and y have namesakes (y in another format), the
-    // others none.
+    // The green channel tags each name; x and y.png have namesakes, the others none (y.bmp
+    // is another file name).
     for (name, tag) in [("w", 10), ("x", 20), ("y", 30)] {
         png(
             &dir.path().join(format!("trainA/{name}.png")),
@@ -153,9 +153,11 @@ fn folders_pair_files_of_the_same_name() {
             |_, _| [0, tag, 255, 255],
         );
     }
-    RgbaImage::from_fn(8, 8, |_, _| Rgba([0, 30, 255, 255]))
-        .save(dir.path().join("trainB/y.bmp"))
-        .unwrap();
+    for file in ["y.png", "y.bmp"] {
+        RgbaImage::from_fn(8, 8, |_, _| Rgba([0, 30, 255, 255]))
+            .save(dir.path().join("trainB").join(file))
+            .unwrap();
+    }
     let mut config = config_for(dir.path());
     config.paired = true;
     let paired = Arc::new(Dataset::open(&config, dir.path(), 0).unwrap());
@@ -176,7 +178,7 @@ fn folders_pair_files_of_the_same_name() {
     }
     // Without a single shared name there are no pairs: an error naming both folders.
     std::fs::remove_file(dir.path().join("trainB/x.png")).unwrap();
-    std::fs::remove_file(dir.path().join("trainB/y.bmp")).unwrap();
+    std::fs::remove_file(dir.path().join("trainB/y.png")).unwrap();
     let err = Dataset::open(&config, dir.path(), 0)
         .unwrap_err()
         .to_string();
@@ -184,7 +186,7 @@ fn folders_pair_files_of_the_same_name() {
     // Unpaired, every file counts.
     config.paired = false;
     let unpaired = Dataset::open(&config, dir.path(), 0).unwrap();
-    assert_eq!((unpaired.train_a.len(), unpaired.train_b.len()), (3, 1));
+    assert_eq!((unpaired.train_a.len(), unpaired.train_b.len()), (3, 2));
 }
 
 #[test]

@@ -69,22 +69,22 @@ fn whole(files: Vec<PathBuf>) -> Domain {
         .collect()
 }
 
-/// The files of `a` and `b` whose names (without extension) occur in both, as pairs in name
-/// order: folders of paired data name each pair's two images alike (`trainA/x.png`,
-/// `trainB/x.jpg`). An error naming both folders if no name is shared.
+/// The files of `a` and `b` whose file names occur in both, as pairs in name order: folders of
+/// paired data name each pair's two images alike (`trainA/x.png`, `trainB/x.png`), as
+/// `discogan eval` pairs test images. An error naming both folders if no name is shared.
 fn same_names(
     a: Vec<PathBuf>,
     b: Vec<PathBuf>,
     dir_a: &Path,
     dir_b: &Path,
 ) -> Result<(Vec<PathBuf>, Vec<PathBuf>)> {
-    let stem = |p: &PathBuf| p.file_stem().map(|s| s.to_os_string());
+    let name = |p: &PathBuf| p.file_name().map(|s| s.to_os_string());
     let by_name: std::collections::BTreeMap<_, _> =
-        b.into_iter().filter_map(|p| Some((stem(&p)?, p))).collect();
+        b.into_iter().filter_map(|p| Some((name(&p)?, p))).collect();
     let pairs: Vec<(PathBuf, PathBuf)> = a
         .into_iter()
         .filter_map(|p| {
-            let partner = by_name.get(&stem(&p)?)?.clone();
+            let partner = by_name.get(&name(&p)?)?.clone();
             Some((p, partner))
         })
         .collect();

@@ -42,7 +42,7 @@ pub struct DataConfig {
     pub test_b: Option<PathBuf>,
     /// Train on true pairs (with the pixelwise loss): the two halves of each aligned A|B file
     /// (instead of splitting the files into an A half and a B half as the official code does),
-    /// or, for folders, the files of trainA and trainB with the same name (others are left out).
+    /// or, for folders, the files of trainA and trainB with the same file name (others are left out).
     pub paired: bool,
     /// Side images are resized to before cropping; 0: the model's image size.
     pub load_size: usize,
