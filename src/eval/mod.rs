@@ -119,66 +119,124 @@ pub fn evaluate_images(
     images_b: &[Named],
     directions: &[Direction],
 ) -> Vec<DirectionReport> {
-    let size = forward.image_size();
-    let mut reports = Vec::new();
-    for &direction in directions {
-        let (name, sources, targets, there, back) = match direction {
-            Direction::AToB => ("a2b", images_a, images_b, forward, backward),
-            Direction::BToA => ("b2a", images_b, images_a, backward, forward),
-        };
-        let inputs: Vec<DynamicImage> = sources.iter().map(|n| n.image.clone()).collect();
-        let translated = translate(there, &inputs);
-        let reconstructed = translate(back, &translated);
-        let input_rgb = rgb(&inputs, size);
-        let reconstruction_l1 = rgb(&reconstructed, size)
-            .iter()
-            .zip(&input_rgb)
-            .map(|(r, x)| l1(r, x))
-            .sum::<f64>()
-            / inputs.len().max(1) as f64;
+    Prepared::new(images_a, images_b, directions, forward.image_size()).score(forward, backward)
+}
 
-        // Ground truth: the target image of the same name.
-        let by_name: BTreeMap<&str, &DynamicImage> = targets
+/// Held-out images made ready for scoring generators again and again (during training): the
+/// inputs, their ground truth and the baselines' scores, which do not depend on the generators,
+/// are computed once.
+pub struct Prepared {
+    size: usize,
+    directions: Vec<Reference>,
+}
+
+/// What one direction's scores compare against.
+struct Reference {
+    /// `a2b` or `b2a`.
+    name: &'static str,
+    direction: Direction,
+    inputs: Vec<DynamicImage>,
+    input_rgb: Vec<Rgb>,
+    /// The inputs that have a ground truth, and the ground truth of each.
+    paired: Vec<usize>,
+    truths: Vec<Rgb>,
+    identity: Option<PairScores>,
+    random: Option<PairScores>,
+}
+
+impl Prepared {
+    /// Pairs the images of A and B by name and scores the baselines, at the model's `size`.
+    pub fn new(
+        images_a: &[Named],
+        images_b: &[Named],
+        directions: &[Direction],
+        size: usize,
+    ) -> Self {
+        let directions = directions
             .iter()
-            .map(|n| (n.name.as_str(), &n.image))
+            .map(|&direction| {
+                let (name, sources, targets) = match direction {
+                    Direction::AToB => ("a2b", images_a, images_b),
+                    Direction::BToA => ("b2a", images_b, images_a),
+                };
+                let inputs: Vec<DynamicImage> = sources.iter().map(|n| n.image.clone()).collect();
+                let input_rgb = rgb(&inputs, size);
+                // Ground truth: the target image of the same name.
+                let by_name: BTreeMap<&str, &DynamicImage> = targets
+                    .iter()
+                    .map(|n| (n.name.as_str(), &n.image))
+                    .collect();
+                let paired: Vec<usize> = (0..sources.len())
+                    .filter(|&i| by_name.contains_key(sources[i].name.as_str()))
+                    .collect();
+                let truth_images: Vec<DynamicImage> = paired
+                    .iter()
+                    .map(|&i| by_name[sources[i].name.as_str()].clone())
+                    .collect();
+                let truths = rgb(&truth_images, size);
+                let (identity, random) = if paired.is_empty() {
+                    (None, None)
+                } else {
+                    let identity: Vec<Rgb> = paired.iter().map(|&i| input_rgb[i].clone()).collect();
+                    let random: Vec<Rgb> = random_other(truths.len(), 0)
+                        .into_iter()
+                        .map(|j| truths[j].clone())
+                        .collect();
+                    (
+                        Some(pair_scores(&identity, &truths, size)),
+                        Some(pair_scores(&random, &truths, size)),
+                    )
+                };
+                Reference {
+                    name,
+                    direction,
+                    inputs,
+                    input_rgb,
+                    paired,
+                    truths,
+                    identity,
+                    random,
+                }
+            })
             .collect();
-        let paired: Vec<usize> = (0..sources.len())
-            .filter(|&i| by_name.contains_key(sources[i].name.as_str()))
-            .collect();
-        let (model, identity, random) = if paired.is_empty() {
-            (None, None, None)
-        } else {
-            let truth_images: Vec<DynamicImage> = paired
-                .iter()
-                .map(|&i| by_name[sources[i].name.as_str()].clone())
-                .collect();
-            let truths = rgb(&truth_images, size);
-            let outputs: Vec<Rgb> = {
-                let all = rgb(&translated, size);
-                paired.iter().map(|&i| all[i].clone()).collect()
-            };
-            let identity: Vec<Rgb> = paired.iter().map(|&i| input_rgb[i].clone()).collect();
-            let random: Vec<Rgb> = random_other(truths.len(), 0)
-                .into_iter()
-                .map(|j| truths[j].clone())
-                .collect();
-            (
-                Some(pair_scores(&outputs, &truths, size)),
-                Some(pair_scores(&identity, &truths, size)),
-                Some(pair_scores(&random, &truths, size)),
-            )
-        };
-        reports.push(DirectionReport {
-            direction: name.into(),
-            count: inputs.len(),
-            paired: paired.len(),
-            model,
-            identity,
-            random,
-            reconstruction_l1,
-        });
+        Self { size, directions }
     }
-    reports
+
+    /// Scores `forward` (A→B) and `backward` (B→A).
+    pub fn score(&self, forward: &Translator, backward: &Translator) -> Vec<DirectionReport> {
+        let size = self.size;
+        self.directions
+            .iter()
+            .map(|r| {
+                let (there, back) = match r.direction {
+                    Direction::AToB => (forward, backward),
+                    Direction::BToA => (backward, forward),
+                };
+                let translated = translate(there, &r.inputs);
+                let reconstructed = translate(back, &translated);
+                let reconstruction_l1 = rgb(&reconstructed, size)
+                    .iter()
+                    .zip(&r.input_rgb)
+                    .map(|(x, y)| l1(x, y))
+                    .sum::<f64>()
+                    / r.inputs.len().max(1) as f64;
+                let model = (!r.paired.is_empty()).then(|| {
+                    let all = rgb(&translated, size);
+                    let outputs: Vec<Rgb> = r.paired.iter().map(|&i| all[i].clone()).collect();
+                    pair_scores(&outputs, &r.truths, size)
+                });
+                DirectionReport {
+                    direction: r.name.into(),
+                    count: r.inputs.len(),
+                    paired: r.paired.len(),
+                    model,
+                    identity: r.identity,
+                    random: r.random,
+                    reconstruction_l1,
+                }
+            })
+            .collect()
+    }
 }
 
 /// The reports as a plain-text table.

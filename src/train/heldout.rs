@@ -7,19 +7,18 @@ use serde_json::{Map, Value, json};
 use super::Trainer;
 use crate::data::{Dataset, Source, read};
 use crate::error::Result;
-use crate::eval::{DirectionReport, Named, evaluate_images, file_name};
+use crate::eval::{DirectionReport, Named, Prepared, file_name};
 use crate::translate::{Direction, Translator};
 
-/// The test images of both domains, decoded once.
+/// The test images of both domains, decoded and paired once, with the baselines scored.
 pub(crate) struct HeldOut {
-    a: Vec<Named>,
-    b: Vec<Named>,
+    prepared: Prepared,
 }
 
 impl HeldOut {
-    /// Reads the dataset's test images. Ground-truth pairs share a file name (for aligned data,
-    /// the two halves of one file).
-    pub(crate) fn load(dataset: &Dataset) -> Result<Self> {
+    /// Reads the dataset's test images for a model of `size` pixels. Ground-truth pairs share a
+    /// file name (for aligned data, the two halves of one file).
+    pub(crate) fn load(dataset: &Dataset, size: usize) -> Result<Self> {
         let named = |domain: &[Source]| -> Result<Vec<Named>> {
             domain
                 .iter()
@@ -31,9 +30,10 @@ impl HeldOut {
                 })
                 .collect()
         };
+        let (a, b) = (named(&dataset.test_a)?, named(&dataset.test_b)?);
+        let directions = [Direction::AToB, Direction::BToA];
         Ok(Self {
-            a: named(&dataset.test_a)?,
-            b: named(&dataset.test_b)?,
+            prepared: Prepared::new(&a, &b, &directions, size),
         })
     }
 
@@ -48,14 +48,7 @@ impl HeldOut {
         let config = trainer.config();
         let forward = Translator::new(g.g_ab.clone(), config, device);
         let backward = Translator::new(g.g_ba.clone(), config, device);
-        let reports = evaluate_images(
-            &forward,
-            &backward,
-            &self.a,
-            &self.b,
-            &[Direction::AToB, Direction::BToA],
-        );
-        entries(&reports)
+        entries(&self.prepared.score(&forward, &backward))
     }
 }
 

@@ -200,7 +200,7 @@ pub fn train(
     let samples = SampleSet::new(&loader, t.sample_count)?;
     let heldout = match t.eval_every {
         0 => None,
-        _ => Some(HeldOut::load(&dataset)?),
+        _ => Some(HeldOut::load(&dataset, config.model.image_size)?),
     };
     let prefetch = Prefetcher::spawn(loader.clone(), trainer.iteration()..t.iterations);
     let mut metrics = fs::OpenOptions::new()
