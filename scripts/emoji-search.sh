@@ -20,6 +20,9 @@ declare -A CONFIGS=(
   [seed32]="--iterations $SEED --set model.width=32"
   [seed32-id5]="--iterations $SEED --set model.width=32 --set objective.lambda_identity=5"
   [seed32-id5-l1]="--iterations $SEED --set model.width=32 --set objective.lambda_identity=5 --set objective.distance=\"l1\""
+  # Upper bound, not an unpaired configuration: the same, trained on the true pairs (testA/testB
+  # names match) with the pixelwise loss (λ_pw 10).
+  [seed32-id5-l1-paired]="--iterations $SEED --set model.width=32 --set objective.lambda_identity=5 --set objective.distance=\"l1\" --paired"
   [seed32-id5-lsgan]="--iterations $SEED --set model.width=32 --set objective.lambda_identity=5 --set objective.gan_loss=\"lsgan\""
   [paper-b8]="--iterations $PAPER --preset paper --set train.batch_size=8 --set objective.gan_curriculum=$((PAPER / 5))"
   [paper-b8-id1]="--iterations $PAPER --preset paper --set train.batch_size=8 --set objective.gan_curriculum=$((PAPER / 5)) --set objective.lambda_identity=1"
