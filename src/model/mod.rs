@@ -8,6 +8,7 @@ mod layers;
 mod paper;
 mod patchgan;
 mod unet;
+pub mod upsample_conv;
 
 pub use export::{discriminator_torch_names, export_torch, generator_torch_names};
 pub use import::{TorchImport, import_torch, load_torch_weights};

@@ -14,7 +14,8 @@ use burn::nn::{
 use burn::tensor::{Device, Tensor, activation};
 
 use super::batched_conv;
-use super::layers::{WeightInit, upsample_nearest2x};
+use super::layers::WeightInit;
+use super::upsample_conv::upsample2x_conv4;
 
 /// Configuration of [`UNetGenerator`].
 #[derive(Config, Debug)]
@@ -189,7 +190,9 @@ impl UNetGenerator {
         for (up, skip) in self.ups.iter().zip(skips.into_iter().rev().skip(1)) {
             x = up.forward(x, skip);
         }
-        activation::tanh(self.head.forward(upsample_nearest2x(x)))
+        // = self.head.forward(upsample_nearest2x(x)), without building the upsampled image.
+        let bias = self.head.bias.as_ref().map(|b| b.val());
+        activation::tanh(upsample2x_conv4(x, self.head.weight.val(), bias))
     }
 
     /// PyTorch state-dict prefixes (of the reference `GeneratorUNet`) and the matching burn
