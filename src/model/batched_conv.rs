@@ -131,111 +131,28 @@ pub fn conv_transpose4_stride2(
 
 #[cfg(test)]
 mod tests {
-    use burn::tensor::TensorData;
     use burn::tensor::module::{conv_transpose2d, conv2d};
     use burn::tensor::ops::{ConvOptions, ConvTransposeOptions};
 
+    use super::super::conv_check::assert_same;
     use super::*;
-
-    /// Deterministic values in [-1, 1] (no process-wide random generator: tests run in parallel).
-    fn values<const D: usize>(shape: [usize; D], salt: usize, device: &Device) -> Tensor<D> {
-        let len = shape.iter().product();
-        let v: Vec<f32> = (0..len)
-            .map(|i| (((i + salt) * 2_654_435_761) % 1000) as f32 / 500.0 - 1.0)
-            .collect();
-        Tensor::from_data(TensorData::new(v, shape), device)
-    }
-
-    fn flat<const D: usize>(t: Tensor<D>) -> Vec<f32> {
-        t.into_data().try_to_vec::<f32>().unwrap()
-    }
-
-    /// Output, input gradient, weight gradient and bias gradient of `f`, flattened, under a
-    /// fixed projection of the output (so that the output elements' gradients differ).
-    fn run(
-        f: impl Fn(Tensor<4>, Tensor<4>, Option<Tensor<1>>) -> Tensor<4>,
-        x: [usize; 4],
-        w: [usize; 4],
-        c_out: usize,
-    ) -> [Vec<f32>; 4] {
-        let device = Device::flex().autodiff();
-        let x = values(x, 1, &device).require_grad();
-        let w = values(w, 2, &device).require_grad();
-        let b = values([c_out], 3, &device).require_grad();
-        let y = f(x.clone(), w.clone(), Some(b.clone()));
-        let projection = values(y.dims(), 4, &device);
-        let grads = (y.clone() * projection).sum().backward();
-        [
-            flat(y),
-            flat(x.grad(&grads).unwrap()),
-            flat(w.grad(&grads).unwrap()),
-            flat(b.grad(&grads).unwrap()),
-        ]
-    }
-
-    fn check(ours: [Vec<f32>; 4], burn: [Vec<f32>; 4]) {
-        let names = [
-            "output",
-            "input gradient",
-            "weight gradient",
-            "bias gradient",
-        ];
-        for ((what, a), b) in names.iter().zip(ours).zip(burn) {
-            assert_eq!(a.len(), b.len(), "{what}: size");
-            let scale = b.iter().fold(1.0f32, |m, v| m.max(v.abs()));
-            let diff = a
-                .iter()
-                .zip(&b)
-                .fold(0.0f32, |m, (x, y)| m.max((x - y).abs()));
-            assert!(
-                diff <= 1e-5 * scale,
-                "{what}: differs by {diff} (scale {scale})"
-            );
-        }
-    }
 
     #[test]
     fn conv_equals_burns_convolution_and_its_gradients() {
+        let burn = |x, w, b| conv2d(x, w, b, ConvOptions::new([2, 2], [1, 1], [1, 1], 1));
         for (n, c_in, c_out, side) in [(2, 3, 5, 8), (3, 4, 2, 2), (1, 6, 3, 4), (2, 2, 4, 6)] {
-            let ours = run(
-                conv4_stride2,
-                [n, c_in, side, side],
-                [c_out, c_in, 4, 4],
-                c_out,
-            );
-            let burn = run(
-                |x, w, b| conv2d(x, w, b, ConvOptions::new([2, 2], [1, 1], [1, 1], 1)),
-                [n, c_in, side, side],
-                [c_out, c_in, 4, 4],
-                c_out,
-            );
-            check(ours, burn);
+            let (x, w) = ([n, c_in, side, side], [c_out, c_in, 4, 4]);
+            assert_same(&conv4_stride2, &burn, x, w, c_out);
         }
     }
 
     #[test]
     fn conv_transpose_equals_burns_and_its_gradients() {
+        let options = ConvTransposeOptions::new([2, 2], [1, 1], [0, 0], [1, 1], 1);
+        let burn = move |x, w, b| conv_transpose2d(x, w, b, options.clone());
         for (n, c_in, c_out, side) in [(2, 3, 5, 4), (3, 4, 2, 1), (1, 6, 3, 2), (2, 2, 4, 3)] {
-            let ours = run(
-                conv_transpose4_stride2,
-                [n, c_in, side, side],
-                [c_in, c_out, 4, 4],
-                c_out,
-            );
-            let burn = run(
-                |x, w, b| {
-                    conv_transpose2d(
-                        x,
-                        w,
-                        b,
-                        ConvTransposeOptions::new([2, 2], [1, 1], [0, 0], [1, 1], 1),
-                    )
-                },
-                [n, c_in, side, side],
-                [c_in, c_out, 4, 4],
-                c_out,
-            );
-            check(ours, burn);
+            let (x, w) = ([n, c_in, side, side], [c_in, c_out, 4, 4]);
+            assert_same(&conv_transpose4_stride2, &burn, x, w, c_out);
         }
     }
 }

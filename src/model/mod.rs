@@ -2,6 +2,8 @@
 //! the paper's encoder-decoder generator and feature-returning discriminator ("paper").
 
 pub mod batched_conv;
+#[cfg(test)]
+mod conv_check;
 mod export;
 mod import;
 mod layers;

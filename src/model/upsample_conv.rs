@@ -55,73 +55,21 @@ pub fn upsample2x_conv4(x: Tensor<4>, weight: Tensor<4>, bias: Option<Tensor<1>>
 
 #[cfg(test)]
 mod tests {
-    use burn::tensor::Device;
+    use burn::tensor::ops::PadMode;
 
+    use super::super::conv_check::assert_same;
     use super::super::layers::upsample_nearest2x;
     use super::*;
-
-    /// Deterministic values in [-1, 1] (no process-wide random generator: tests run in parallel).
-    fn values<const D: usize>(shape: [usize; D], salt: usize, device: &Device) -> Tensor<D> {
-        let len = shape.iter().product();
-        let v: Vec<f32> = (0..len)
-            .map(|i| (((i + salt) * 2_654_435_761) % 1000) as f32 / 500.0 - 1.0)
-            .collect();
-        Tensor::from_data(TensorData::new(v, shape), device)
-    }
-
-    fn flat<const D: usize>(t: Tensor<D>) -> Vec<f32> {
-        t.into_data().try_to_vec::<f32>().unwrap()
-    }
-
-    /// Output and the three gradients of `f` under a fixed projection of the output.
-    fn run(
-        f: impl Fn(Tensor<4>, Tensor<4>, Option<Tensor<1>>) -> Tensor<4>,
-        x: [usize; 4],
-        c_out: usize,
-    ) -> [Vec<f32>; 4] {
-        let device = Device::flex().autodiff();
-        let x = values(x, 1, &device).require_grad();
-        let w = values([c_out, x.dims()[1], 4, 4], 2, &device).require_grad();
-        let b = values([c_out], 3, &device).require_grad();
-        let y = f(x.clone(), w.clone(), Some(b.clone()));
-        let grads = (y.clone() * values(y.dims(), 4, &device)).sum().backward();
-        [
-            flat(y),
-            flat(x.grad(&grads).unwrap()),
-            flat(w.grad(&grads).unwrap()),
-            flat(b.grad(&grads).unwrap()),
-        ]
-    }
 
     #[test]
     fn equals_upsampling_then_the_padded_convolution() {
         let direct = |x, w, b| {
-            let options = ConvOptions::new([1, 1], [0, 0], [1, 1], 1);
-            let padded = upsample_nearest2x(x)
-                .pad([(2, 1), (2, 1)], burn::tensor::ops::PadMode::Constant(0.0));
-            conv2d(padded, w, b, options)
+            let padded = upsample_nearest2x(x).pad([(2, 1), (2, 1)], PadMode::Constant(0.0));
+            conv2d(padded, w, b, ConvOptions::new([1, 1], [0, 0], [1, 1], 1))
         };
         for (n, c_in, c_out, side) in [(2, 3, 3, 4), (1, 5, 2, 3), (3, 2, 4, 1)] {
-            let ours = run(upsample2x_conv4, [n, c_in, side, side], c_out);
-            let reference = run(direct, [n, c_in, side, side], c_out);
-            let names = [
-                "output",
-                "input gradient",
-                "weight gradient",
-                "bias gradient",
-            ];
-            for ((what, a), b) in names.iter().zip(ours).zip(reference) {
-                assert_eq!(a.len(), b.len(), "{what}: size");
-                let scale = b.iter().fold(1.0f32, |m, v| m.max(v.abs()));
-                let diff = a
-                    .iter()
-                    .zip(&b)
-                    .fold(0.0f32, |m, (x, y)| m.max((x - y).abs()));
-                assert!(
-                    diff <= 1e-5 * scale,
-                    "{what}: differs by {diff} (scale {scale})"
-                );
-            }
+            let (x, w) = ([n, c_in, side, side], [c_out, c_in, 4, 4]);
+            assert_same(&upsample2x_conv4, &direct, x, w, c_out);
         }
     }
 }
