@@ -1,11 +1,11 @@
 //! One training iteration: the discriminator step and/or the generator step, each updating only
 //! its own side with its own Adam.
 
-use super::adam::FusedAdam;
 use burn::module::{Module, ModuleMapper, Param};
 use burn::optim::{GradientsParams, ModuleOptimizer};
 use burn::tensor::{Device, Tensor};
 
+use super::adam::FusedAdam;
 use crate::config::{Config, ObjectiveKind, Schedule, Variant};
 use crate::error::Result;
 use crate::loss::{self, GanLoss};
