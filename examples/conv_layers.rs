@@ -1,0 +1,90 @@
+//! burn's convolutions against the batched ones of `discogan::model::batched_conv`, per layer of
+//! a width-64 U-Net at 64 px, batch 8 (BENCHMARKS.md, change 8): forward, and forward + backward.
+//!
+//! usage: RAYON_NUM_THREADS=2 cargo run --release --example conv_layers
+
+use std::hint::black_box;
+use std::time::Instant;
+
+use burn::tensor::module::{conv_transpose2d, conv2d};
+use burn::tensor::ops::{ConvOptions, ConvTransposeOptions};
+use burn::tensor::{Device, Distribution, Tensor};
+use discogan::model::batched_conv::{conv_transpose4_stride2, conv4_stride2};
+
+type Conv = fn(Tensor<4>, Tensor<4>, Option<Tensor<1>>) -> Tensor<4>;
+
+/// Best of five runs after one warm-up, in milliseconds.
+fn best_ms(mut f: impl FnMut()) -> f64 {
+    f();
+    (0..5)
+        .map(|_| {
+            let start = Instant::now();
+            f();
+            start.elapsed().as_secs_f64() * 1000.0
+        })
+        .fold(f64::INFINITY, f64::min)
+}
+
+fn burn_conv(x: Tensor<4>, w: Tensor<4>, b: Option<Tensor<1>>) -> Tensor<4> {
+    conv2d(x, w, b, ConvOptions::new([2, 2], [1, 1], [1, 1], 1))
+}
+
+fn burn_conv_transpose(x: Tensor<4>, w: Tensor<4>, b: Option<Tensor<1>>) -> Tensor<4> {
+    let options = ConvTransposeOptions::new([2, 2], [1, 1], [0, 0], [1, 1], 1);
+    conv_transpose2d(x, w, b, options)
+}
+
+fn main() {
+    let plain = Device::flex();
+    let device = plain.clone().autodiff();
+    // (layer, in channels, out channels, input side, transposed)
+    let layers = [
+        ("down 1", 3, 64, 64, false),
+        ("down 2", 64, 128, 32, false),
+        ("down 3", 128, 256, 16, false),
+        ("down 4", 256, 512, 8, false),
+        ("down 5", 512, 512, 4, false),
+        ("down 6", 512, 512, 2, false),
+        ("up 1", 512, 512, 1, true),
+        ("up 2", 1024, 512, 2, true),
+        ("up 3", 1024, 256, 4, true),
+        ("up 4", 512, 128, 8, true),
+        ("up 5", 256, 64, 16, true),
+    ];
+    println!(
+        "layer, burn forward, batched forward, burn forward+backward, batched forward+backward (ms)"
+    );
+    for (name, c_in, c_out, side, transposed) in layers {
+        let (convs, weight): ([Conv; 2], [usize; 4]) = if transposed {
+            (
+                [burn_conv_transpose, conv_transpose4_stride2],
+                [c_in, c_out, 4, 4],
+            )
+        } else {
+            ([burn_conv, conv4_stride2], [c_out, c_in, 4, 4])
+        };
+        let normal = Distribution::Normal(0.0, 1.0);
+        let x = Tensor::<4>::random([8, c_in, side, side], normal, &plain);
+        let w = Tensor::<4>::random(weight, normal, &plain);
+        let b = Tensor::<1>::random([c_out], normal, &plain);
+        let mut row = Vec::new();
+        for conv in convs {
+            row.push(best_ms(|| {
+                black_box(conv(x.clone(), w.clone(), Some(b.clone())).into_data());
+            }));
+        }
+        let xa = Tensor::<4>::from_data(x.to_data(), &device).require_grad();
+        let wa = Tensor::<4>::from_data(w.to_data(), &device).require_grad();
+        let ba = Tensor::<1>::from_data(b.to_data(), &device).require_grad();
+        for conv in convs {
+            row.push(best_ms(|| {
+                let y = conv(xa.clone(), wa.clone(), Some(ba.clone()));
+                black_box((y.clone() * y).sum().backward());
+            }));
+        }
+        println!(
+            "{name}, {:.2}, {:.2}, {:.2}, {:.2}",
+            row[0], row[1], row[2], row[3]
+        );
+    }
+}
