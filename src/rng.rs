@@ -47,6 +47,12 @@ impl SplitMix64 {
     }
 }
 
+/// The `index`-th value of the SplitMix64 stream whose state starts at `seed`, computed
+/// directly (a counter-based generator: any element of the stream, in any order, in parallel).
+pub fn stream_value(seed: u64, index: u64) -> u64 {
+    mix(seed.wrapping_add(index.wrapping_add(1).wrapping_mul(0x9e37_79b9_7f4a_7c15)))
+}
+
 fn mix(mut z: u64) -> u64 {
     z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
@@ -56,6 +62,14 @@ fn mix(mut z: u64) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn stream_value_is_the_generators_stream() {
+        let mut g = SplitMix64 { state: 42 };
+        for i in 0..5 {
+            assert_eq!(stream_value(42, i), g.next_u64());
+        }
+    }
 
     #[test]
     fn streams_are_reproducible_and_distinct() {

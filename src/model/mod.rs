@@ -7,6 +7,7 @@ mod conv_check;
 mod export;
 mod import;
 mod layers;
+pub mod norm_act;
 mod paper;
 mod patchgan;
 mod unet;

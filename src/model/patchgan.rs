@@ -7,6 +7,7 @@ use burn::nn::{InstanceNorm, InstanceNormConfig, LeakyRelu, LeakyReluConfig, con
 use burn::tensor::{Device, Tensor};
 
 use super::layers::WeightInit;
+use super::norm_act::instance_norm_act;
 
 /// Configuration of [`PatchDiscriminator`].
 #[derive(Config, Debug)]
@@ -77,11 +78,10 @@ impl PatchDiscriminator {
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         let x = self.blocks.iter().fold(x, |x, block| {
             let x = block.conv.forward(x);
-            let x = match &block.norm {
-                Some(norm) => norm.forward(x),
-                None => x,
-            };
-            block.activation.forward(x)
+            match &block.norm {
+                Some(norm) => instance_norm_act(x, norm, block.activation.negative_slope, None),
+                None => block.activation.forward(x),
+            }
         });
         self.head.forward(x)
     }

@@ -15,6 +15,7 @@ use burn::tensor::{Device, Tensor, activation};
 
 use super::batched_conv;
 use super::layers::WeightInit;
+use super::norm_act::instance_norm_act;
 use super::upsample_conv::upsample2x_conv4;
 
 /// Configuration of [`UNetGenerator`].
@@ -132,14 +133,20 @@ impl UNetDown {
         } else {
             self.conv.forward(x)
         };
-        let x = match &self.norm {
-            Some(norm) => norm.forward(x),
-            None => x,
-        };
-        let x = self.activation.forward(x);
-        match &self.dropout {
-            Some(dropout) => dropout.forward(x),
-            None => x,
+        match &self.norm {
+            Some(norm) => instance_norm_act(
+                x,
+                norm,
+                self.activation.negative_slope,
+                self.dropout.as_ref(),
+            ),
+            None => {
+                let x = self.activation.forward(x);
+                match &self.dropout {
+                    Some(dropout) => dropout.forward(x),
+                    None => x,
+                }
+            }
         }
     }
 }
@@ -160,11 +167,8 @@ impl UNetUp {
         } else {
             self.conv.forward(x)
         };
-        let x = activation::relu(self.norm.forward(x));
-        let x = match &self.dropout {
-            Some(dropout) => dropout.forward(x),
-            None => x,
-        };
+        // InstanceNorm + ReLU (a LeakyReLU of slope 0) + dropout.
+        let x = instance_norm_act(x, &self.norm, 0.0, self.dropout.as_ref());
         Tensor::cat(vec![x, skip], 1)
     }
 }
