@@ -13,6 +13,7 @@ use burn::nn::conv::{Conv2d, ConvTranspose2d};
 use burn::tensor::{Device, Tensor, activation};
 
 use super::layers::{BatchNorm2d, WeightInit};
+use super::norm_act::leaky_relu;
 
 /// Configuration shared by [`PaperGenerator`] and [`PaperDiscriminator`].
 #[derive(Config, Debug)]
@@ -125,7 +126,7 @@ pub struct ConvTBn {
 }
 
 fn leaky(x: Tensor<4>) -> Tensor<4> {
-    activation::leaky_relu(x, 0.2)
+    leaky_relu(x, 0.2)
 }
 
 /// The paper's generator. [batch, channels, size, size] in [0, 1] -> the same shape in [0, 1].
@@ -148,7 +149,7 @@ impl PaperGenerator {
         let x = self
             .decoder
             .iter()
-            .fold(x, |x, l| activation::relu(l.bn.forward(l.conv.forward(x))));
+            .fold(x, |x, l| leaky_relu(l.bn.forward(l.conv.forward(x)), 0.0));
         activation::sigmoid(self.last.forward(x))
     }
 

@@ -7,7 +7,7 @@ use burn::nn::{InstanceNorm, InstanceNormConfig, LeakyRelu, LeakyReluConfig, con
 use burn::tensor::{Device, Tensor};
 
 use super::layers::WeightInit;
-use super::norm_act::instance_norm_act;
+use super::norm_act::{instance_norm_act, leaky_relu};
 
 /// Configuration of [`PatchDiscriminator`].
 #[derive(Config, Debug)]
@@ -80,7 +80,7 @@ impl PatchDiscriminator {
             let x = block.conv.forward(x);
             match &block.norm {
                 Some(norm) => instance_norm_act(x, norm, block.activation.negative_slope, None),
-                None => block.activation.forward(x),
+                None => leaky_relu(x, block.activation.negative_slope),
             }
         });
         self.head.forward(x)

@@ -15,7 +15,7 @@ use burn::tensor::{Device, Tensor, activation};
 
 use super::batched_conv;
 use super::layers::WeightInit;
-use super::norm_act::instance_norm_act;
+use super::norm_act::{instance_norm_act, leaky_relu};
 use super::upsample_conv::upsample2x_conv4;
 
 /// Configuration of [`UNetGenerator`].
@@ -141,7 +141,7 @@ impl UNetDown {
                 self.dropout.as_ref(),
             ),
             None => {
-                let x = self.activation.forward(x);
+                let x = leaky_relu(x, self.activation.negative_slope);
                 match &self.dropout {
                     Some(dropout) => dropout.forward(x),
                     None => x,

@@ -219,6 +219,34 @@ pub fn backward(
     gx
 }
 
+/// LeakyReLU alone (the blocks without a norm): `x * (x > 0 ? 1 : slope)`, in parallel.
+pub fn activate(x: &[f32], slope: f32) -> Vec<f32> {
+    let mut out = vec![0.0; x.len()];
+    out.par_chunks_mut(TASK)
+        .zip(x.par_chunks(TASK))
+        .for_each(|(out, x)| {
+            for (o, &x) in out.iter_mut().zip(x) {
+                *o = x * activation_slope(x, slope);
+            }
+        });
+    out
+}
+
+/// [`activate`]'s input gradient from its output: for `slope >= 0` the output is positive
+/// exactly where the input is, so the output (which the next layer keeps anyway) is all the
+/// backward pass needs.
+pub fn activate_backward(grad: &[f32], out: &[f32], slope: f32) -> Vec<f32> {
+    let mut gx = vec![0.0; grad.len()];
+    gx.par_chunks_mut(TASK)
+        .zip(grad.par_chunks(TASK).zip(out.par_chunks(TASK)))
+        .for_each(|(gx, (g, out))| {
+            for ((gx, &g), &o) in gx.iter_mut().zip(g).zip(out) {
+                *gx = g * activation_slope(o, slope);
+            }
+        });
+    gx
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -271,6 +299,25 @@ mod tests {
         // The mask is a function of the seed: the same again, another for another seed.
         assert_eq!(forward(&x, 100, params(7), false).out, dropped);
         assert_ne!(forward(&x, 100, params(8), false).out, dropped);
+    }
+
+    #[test]
+    fn activation_alone_and_its_gradient_by_hand() {
+        let x = [-2.0, -0.5, 0.0, 0.5, 3.0];
+        assert_eq!(activate(&x, 0.2), vec![-0.4, -0.1, 0.0, 0.5, 3.0]);
+        assert_eq!(activate(&x, 0.0), vec![-0.0, -0.0, 0.0, 0.5, 3.0]);
+        let g = [1.0, 2.0, 3.0, 4.0, 5.0];
+        // At 0 the slope's share, as PyTorch's `leaky_relu` (ReLU: none, as PyTorch's `relu`).
+        let out = activate(&x, 0.2);
+        assert_eq!(
+            activate_backward(&g, &out, 0.2),
+            vec![0.2, 0.4, 0.6, 4.0, 5.0]
+        );
+        let out = activate(&x, 0.0);
+        assert_eq!(
+            activate_backward(&g, &out, 0.0),
+            vec![0.0, 0.0, 0.0, 4.0, 5.0]
+        );
     }
 
     #[test]

@@ -43,6 +43,25 @@ pub trait NormActBackend: Backend {
         seed: u64,
         keep: f64,
     ) -> FloatTensor<Self>;
+    /// LeakyReLU(`slope`) of `x`, `slope >= 0` (0: ReLU).
+    fn leaky_relu(x: FloatTensor<Self>, slope: f32) -> FloatTensor<Self>;
+}
+
+/// LeakyReLU with `slope` in [0, 1) (0: ReLU) of `x` [n, c, h, w]: one parallel pass each way on
+/// the CPU backend (burn's runs on one thread below 4 M values), burn's elsewhere.
+pub fn leaky_relu(x: Tensor<4>, slope: f64) -> Tensor<4> {
+    if !(0.0..1.0).contains(&slope) || !fuses(&x) {
+        return activation::leaky_relu(x, slope);
+    }
+    Tensor::from_dispatch(<Dispatch as NormActBackend>::leaky_relu(
+        x.into_dispatch(),
+        slope as f32,
+    ))
+}
+
+/// Whether `x` takes the fused operations: `f32` on the CPU backend.
+fn fuses(x: &Tensor<4>) -> bool {
+    x.dtype() == DType::F32 && x.device().without_autodiff() == Device::flex()
 }
 
 /// `instance_norm(x)`, then LeakyReLU with `slope` (0: ReLU), then `dropout` when it is active
@@ -55,7 +74,7 @@ pub fn instance_norm_act(
 ) -> Tensor<4> {
     let dropout = dropout.filter(|d| d.training.is_enabled() && x.device().is_autodiff());
     let keep = dropout.map(|d| 1.0 - d.prob).filter(|&keep| keep < 1.0);
-    if norm.affine || x.dtype() != DType::F32 || x.device().without_autodiff() != Device::flex() {
+    if norm.affine || !fuses(&x) {
         let x = activation::leaky_relu(norm.forward(x), slope);
         return match dropout {
             Some(d) => d.forward(x),
@@ -147,6 +166,11 @@ impl NormActBackend for Flex {
     ) -> FlexTensor {
         forward_flex(x, params(slope, epsilon, Some((seed, keep))))
     }
+
+    fn leaky_relu(x: FlexTensor, slope: f32) -> FlexTensor {
+        let x = contiguous(x);
+        tensor_like(&x, kernel::activate(values(&x), slope))
+    }
 }
 
 /// What the backward pass needs: the normalised input, `1 / std` per plane, the constants
@@ -213,6 +237,39 @@ impl<C: CheckpointStrategy> NormActBackend for Autodiff<Flex, C> {
     ) -> FloatTensor<Self> {
         tracked::<C>(x, params(slope, epsilon, Some((seed, keep))))
     }
+
+    fn leaky_relu(x: FloatTensor<Self>, slope: f32) -> FloatTensor<Self> {
+        match LeakyReluBackward
+            .prepare::<C>([x.node()])
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(prep) => {
+                let out = Flex::leaky_relu(x.into_primitive(), slope);
+                // The state shares the output's buffer: no copy.
+                prep.finish((out.clone(), slope), out)
+            }
+            OpsKind::UnTracked(prep) => prep.finish(Flex::leaky_relu(x.into_primitive(), slope)),
+        }
+    }
+}
+
+#[derive(Debug)]
+struct LeakyReluBackward;
+
+impl Backward<Flex, 1> for LeakyReluBackward {
+    /// The output and the slope.
+    type State = (FlexTensor, f32);
+
+    fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let grad = contiguous(grads.consume::<Flex>(&ops.node));
+        let [parent] = ops.parents;
+        if let Some(parent) = parent {
+            let (out, slope) = ops.state;
+            let gx = kernel::activate_backward(values(&grad), values(&out), slope);
+            grads.register::<Flex>(parent.id, tensor_like(&grad, gx));
+        }
+    }
 }
 
 #[cfg(test)]
@@ -277,6 +334,20 @@ mod tests {
             let burn = run(|x| activation::leaky_relu(n.forward(x), slope), shape);
             assert_close(&format!("output {shape:?}"), &ours[0], &burn[0]);
             assert_close(&format!("gradient {shape:?}"), &ours[1], &burn[1]);
+        }
+    }
+
+    #[test]
+    fn leaky_relu_equals_burns_with_gradients() {
+        // Off zero: at exactly 0 burn passes the whole gradient, PyTorch (and this operation)
+        // the slope's share (see the kernel's test).
+        let off_zero = |x: Tensor<4>| x + 1e-3;
+        for slope in [0.0, 0.2] {
+            let shape = [2, 3, 16, 16];
+            let ours = run(|x| leaky_relu(off_zero(x), slope), shape);
+            let burn = run(|x| activation::leaky_relu(off_zero(x), slope), shape);
+            assert_close(&format!("output, slope {slope}"), &ours[0], &burn[0]);
+            assert_close(&format!("gradient, slope {slope}"), &ours[1], &burn[1]);
         }
     }
 
