@@ -1,5 +1,6 @@
-//! burn's convolutions against the batched ones of `discogan::model::batched_conv`, per layer of
-//! a width-64 U-Net at 64 px, batch 8 (BENCHMARKS.md, change 8): forward, and forward + backward.
+//! burn's convolutions against `discogan::model::conv4`'s, per layer of a width-64 U-Net at 64 px,
+//! batch 8 (BENCHMARKS.md, change 12): forward, and forward + backward. (Change 8's table came
+//! from this program's version of commit 23e0dfc, which timed the since removed batched form.)
 //!
 //! usage: RAYON_NUM_THREADS=2 cargo run --release --example conv_layers
 
@@ -9,7 +10,7 @@ use std::time::Instant;
 use burn::tensor::module::{conv_transpose2d, conv2d};
 use burn::tensor::ops::{ConvOptions, ConvTransposeOptions};
 use burn::tensor::{Device, Distribution, Tensor};
-use discogan::model::batched_conv::{conv_transpose4_stride2, conv4_stride2};
+use discogan::model::conv4;
 
 type Conv = fn(Tensor<4>, Tensor<4>, Option<Tensor<1>>) -> Tensor<4>;
 
@@ -52,16 +53,16 @@ fn main() {
         ("up 5", 256, 64, 16, true),
     ];
     println!(
-        "layer, burn forward, batched forward, burn forward+backward, batched forward+backward (ms)"
+        "layer, burn forward, conv4 forward, burn forward+backward, conv4 forward+backward (ms)"
     );
     for (name, c_in, c_out, side, transposed) in layers {
         let (convs, weight): ([Conv; 2], [usize; 4]) = if transposed {
             (
-                [burn_conv_transpose, conv_transpose4_stride2],
+                [burn_conv_transpose, conv4::conv_transpose],
                 [c_in, c_out, 4, 4],
             )
         } else {
-            ([burn_conv, conv4_stride2], [c_out, c_in, 4, 4])
+            ([burn_conv, conv4::conv], [c_out, c_in, 4, 4])
         };
         let normal = Distribution::Normal(0.0, 1.0);
         let x = Tensor::<4>::random([8, c_in, side, side], normal, &plain);

@@ -1,7 +1,7 @@
 //! The networks: the design document's U-Net generator and PatchGAN discriminator ("seed"), and
 //! the paper's encoder-decoder generator and feature-returning discriminator ("paper").
 
-pub mod batched_conv;
+pub mod conv4;
 #[cfg(test)]
 mod conv_check;
 mod export;

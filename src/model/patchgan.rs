@@ -6,6 +6,7 @@ use burn::module::Module;
 use burn::nn::{InstanceNorm, InstanceNormConfig, LeakyRelu, LeakyReluConfig, conv::Conv2d};
 use burn::tensor::{Device, Tensor};
 
+use super::conv4;
 use super::layers::WeightInit;
 use super::norm_act::{instance_norm_act, leaky_relu};
 
@@ -77,7 +78,8 @@ impl PatchDiscriminator {
     /// [batch, channels, size, size] -> logits [batch, 1, size/8, size/8].
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         let x = self.blocks.iter().fold(x, |x, block| {
-            let x = block.conv.forward(x);
+            let bias = block.conv.bias.as_ref().map(|b| b.val());
+            let x = conv4::conv(x, block.conv.weight.val(), bias);
             match &block.norm {
                 Some(norm) => instance_norm_act(x, norm, block.activation.negative_slope, None),
                 None => leaky_relu(x, block.activation.negative_slope),

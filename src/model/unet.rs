@@ -13,7 +13,7 @@ use burn::nn::{
 };
 use burn::tensor::{Device, Tensor, activation};
 
-use super::batched_conv;
+use super::conv4;
 use super::layers::WeightInit;
 use super::norm_act::{instance_norm_act, leaky_relu};
 use super::upsample_conv::upsample2x_conv4;
@@ -127,12 +127,8 @@ pub struct UNetDown {
 
 impl UNetDown {
     fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        let x = if batched_conv::prefer_conv(&x) {
-            let bias = self.conv.bias.as_ref().map(|b| b.val());
-            batched_conv::conv4_stride2(x, self.conv.weight.val(), bias)
-        } else {
-            self.conv.forward(x)
-        };
+        let bias = self.conv.bias.as_ref().map(|b| b.val());
+        let x = conv4::conv(x, self.conv.weight.val(), bias);
         match &self.norm {
             Some(norm) => instance_norm_act(
                 x,
@@ -161,12 +157,8 @@ pub struct UNetUp {
 
 impl UNetUp {
     fn forward(&self, x: Tensor<4>, skip: Tensor<4>) -> Tensor<4> {
-        let x = if batched_conv::prefer_conv_transpose(&x) {
-            let bias = self.conv.bias.as_ref().map(|b| b.val());
-            batched_conv::conv_transpose4_stride2(x, self.conv.weight.val(), bias)
-        } else {
-            self.conv.forward(x)
-        };
+        let bias = self.conv.bias.as_ref().map(|b| b.val());
+        let x = conv4::conv_transpose(x, self.conv.weight.val(), bias);
         // InstanceNorm + ReLU (a LeakyReLU of slope 0) + dropout.
         let x = instance_norm_act(x, &self.norm, 0.0, self.dropout.as_ref());
         Tensor::cat(vec![x, skip], 1)

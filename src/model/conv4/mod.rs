@@ -1,0 +1,299 @@
+//! The networks' 4x4, stride-2, padding-1 convolutions and transposed convolutions on the CPU
+//! backend: im2col, one matrix product for the whole batch, col2im — with a hand-written
+//! backward pass.
+//!
+//! burn-flex's convolution converts its input to NHWC and flattens its weight on one thread
+//! before its per-image products, and its transposed convolution scatters its columns back on
+//! one thread below 4 M output values; with two cores, one idled through those stretches, which
+//! come back in every backward pass (a convolution's input gradient is a transposed
+//! convolution, and the reverse). Here every pass over memory is parallel, the weight is used in
+//! its stored layout, and each operation is one GEMM over all images:
+//!
+//! - convolution `big -> small`: `W [c_small, c_big * 16] x im2col(big) [c_big * 16, n * P]`;
+//! - transposed convolution `small -> big`: `col2im(W^T x small)`;
+//! - weight gradient: `small [c_small, n * P] x im2col(big)^T`.
+//!
+//! A convolution's input gradient is the transposed convolution of its output gradient, and the
+//! reverse, so the two operations' backward passes are made of the same three pieces. Other
+//! backends, dtypes or odd sizes use burn's `conv2d` / `conv_transpose2d`.
+
+mod kernel;
+
+use burn::backend::autodiff::{
+    Autodiff,
+    checkpoint::{base::Checkpointer, strategy::CheckpointStrategy},
+    grads::Gradients,
+    ops::{Backward, Ops, OpsKind},
+};
+use burn::backend::flex::FlexTensor;
+use burn::backend::ops::FloatTensorOps;
+use burn::backend::{Backend, Dispatch, Flex, backend_extension, tensor::FloatTensor};
+use burn::tensor::module::{conv_transpose2d, conv2d};
+use burn::tensor::ops::{ConvOptions, ConvTransposeOptions};
+use burn::tensor::{DType, Device, Shape, Tensor, TensorData};
+
+use kernel::Geometry;
+
+/// The two operations as a backend extension: implemented for `Flex` and `Autodiff<Flex>`.
+/// `bias` is required (zeros for none).
+#[backend_extension(Flex, Autodiff)]
+pub trait Conv4Backend: Backend {
+    /// Convolution of `x` [n, c_in, h, w] (h, w even) by `weight` [c_out, c_in, 4, 4] plus `bias`
+    /// [c_out] -> [n, c_out, h/2, w/2].
+    fn conv4_stride2(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
+    ) -> FloatTensor<Self>;
+    /// Transposed convolution of `x` [n, c_in, h, w] by `weight` [c_in, c_out, 4, 4] plus `bias`
+    /// [c_out] -> [n, c_out, 2h, 2w].
+    fn conv_transpose4_stride2(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
+    ) -> FloatTensor<Self>;
+}
+
+fn takes_fast_path(x: &Tensor<4>) -> bool {
+    x.dtype() == DType::F32 && x.device().without_autodiff() == Device::flex()
+}
+
+/// Conv2d, kernel 4, stride 2, padding 1: `x` [n, c_in, h, w] by `weight` [c_out, c_in, 4, 4]
+/// (+ `bias` [c_out]) -> [n, c_out, h/2, w/2].
+pub fn conv(x: Tensor<4>, weight: Tensor<4>, bias: Option<Tensor<1>>) -> Tensor<4> {
+    let [_, _, h, w] = x.dims();
+    if !takes_fast_path(&x) || h % 2 != 0 || w % 2 != 0 {
+        return conv2d(x, weight, bias, ConvOptions::new([2, 2], [1, 1], [1, 1], 1));
+    }
+    let bias = bias.unwrap_or_else(|| Tensor::zeros([weight.dims()[0]], &x.device()));
+    Tensor::from_dispatch(<Dispatch as Conv4Backend>::conv4_stride2(
+        x.into_dispatch(),
+        weight.into_dispatch(),
+        bias.into_dispatch(),
+    ))
+}
+
+/// ConvTranspose2d, kernel 4, stride 2, padding 1: `x` [n, c_in, h, w] by `weight`
+/// [c_in, c_out, 4, 4] (+ `bias` [c_out]) -> [n, c_out, 2h, 2w].
+pub fn conv_transpose(x: Tensor<4>, weight: Tensor<4>, bias: Option<Tensor<1>>) -> Tensor<4> {
+    if !takes_fast_path(&x) {
+        let options = ConvTransposeOptions::new([2, 2], [1, 1], [0, 0], [1, 1], 1);
+        return conv_transpose2d(x, weight, bias, options);
+    }
+    let bias = bias.unwrap_or_else(|| Tensor::zeros([weight.dims()[1]], &x.device()));
+    Tensor::from_dispatch(<Dispatch as Conv4Backend>::conv_transpose4_stride2(
+        x.into_dispatch(),
+        weight.into_dispatch(),
+        bias.into_dispatch(),
+    ))
+}
+
+fn dims4(x: &FlexTensor) -> [usize; 4] {
+    let s = x.layout().shape();
+    [s[0], s[1], s[2], s[3]]
+}
+
+fn contiguous(x: FlexTensor) -> FlexTensor {
+    if x.is_contiguous() && x.layout().start_offset() == 0 {
+        x
+    } else {
+        x.to_contiguous()
+    }
+}
+
+fn values(x: &FlexTensor) -> &[f32] {
+    x.storage::<f32>()
+}
+
+fn tensor(values: Vec<f32>, shape: impl Into<Shape>) -> FlexTensor {
+    FlexTensor::from_data(TensorData::new(values, shape.into()))
+}
+
+/// `weight` [c_small, c_big, 4, 4] as the matrix [c_small, c_big * 16].
+fn weight_matrix(weight: &FlexTensor) -> FlexTensor {
+    let [c_small, c_big, _, _] = dims4(weight);
+    contiguous(weight.clone()).reshape(Shape::from([c_small, c_big * 16]))
+}
+
+/// Convolution `big` [n, c_big, h, w] -> [n, c_small, h/2, w/2] (+ `bias` [c_small]).
+fn down(big: &FlexTensor, weight: &FlexTensor, bias: Option<&FlexTensor>) -> FlexTensor {
+    let [n, c_big, h, w] = dims4(big);
+    let c_small = dims4(weight)[0];
+    let g = Geometry { n, h, w };
+    let cols = tensor(
+        kernel::im2col(values(big), c_big, g),
+        [c_big * 16, g.columns()],
+    );
+    let small = contiguous(Flex::float_matmul(weight_matrix(weight), cols)); // [c_small, n * P]
+    let bias = bias.map(values);
+    let out = kernel::from_channel_major(values(&small), n, c_small, g.p(), bias);
+    tensor(out, [n, c_small, h / 2, w / 2])
+}
+
+/// Transposed convolution `small` [n, c_small, h, w] -> [n, c_big, 2h, 2w] (+ `bias` [c_big]).
+fn up(small: &FlexTensor, weight: &FlexTensor, bias: Option<&FlexTensor>) -> FlexTensor {
+    let [n, c_small, h, w] = dims4(small);
+    let c_big = dims4(weight)[1];
+    let g = Geometry {
+        n,
+        h: 2 * h,
+        w: 2 * w,
+    };
+    let small = tensor(
+        kernel::to_channel_major(values(small), n, c_small, g.p()),
+        [c_small, g.columns()],
+    );
+    let weight_t = weight_matrix(weight).transpose(0, 1); // [c_big * 16, c_small], a view
+    let cols = contiguous(Flex::float_matmul(weight_t, small));
+    let mut big = kernel::col2im(values(&cols), c_big, g);
+    if let Some(bias) = bias {
+        kernel::add_bias(&mut big, c_big, g.h * g.w, values(bias));
+    }
+    tensor(big, [n, c_big, g.h, g.w])
+}
+
+/// The weight gradient [c_small, c_big, 4, 4] from the big image and the small one (the
+/// convolution's input and output gradient, or the transposed one's output gradient and input).
+fn weight_grad(big: &FlexTensor, small: &FlexTensor) -> FlexTensor {
+    let [n, c_big, h, w] = dims4(big);
+    let c_small = dims4(small)[1];
+    let g = Geometry { n, h, w };
+    let cols = tensor(
+        kernel::im2col(values(big), c_big, g),
+        [c_big * 16, g.columns()],
+    );
+    let small = tensor(
+        kernel::to_channel_major(values(small), n, c_small, g.p()),
+        [c_small, g.columns()],
+    );
+    let grad = Flex::float_matmul(small, cols.transpose(0, 1)); // [c_small, c_big * 16]
+    contiguous(grad).reshape(Shape::from([c_small, c_big, 4, 4]))
+}
+
+/// The bias gradient [c] of an output gradient [n, c, h, w].
+fn bias_grad(grad: &FlexTensor) -> FlexTensor {
+    let [n, c, h, w] = dims4(grad);
+    tensor(kernel::bias_grad(values(grad), n, c, h * w), [c])
+}
+
+impl Conv4Backend for Flex {
+    fn conv4_stride2(x: FlexTensor, weight: FlexTensor, bias: FlexTensor) -> FlexTensor {
+        down(&contiguous(x), &weight, Some(&contiguous(bias)))
+    }
+
+    fn conv_transpose4_stride2(x: FlexTensor, weight: FlexTensor, bias: FlexTensor) -> FlexTensor {
+        up(&contiguous(x), &weight, Some(&contiguous(bias)))
+    }
+}
+
+/// Which of the two operations a backward step belongs to.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Direction {
+    /// Convolution: input big, output small.
+    Down,
+    /// Transposed convolution: input small, output big.
+    Up,
+}
+
+#[derive(Debug)]
+struct Conv4Backward;
+
+impl Backward<Flex, 3> for Conv4Backward {
+    /// The input, the weight, and the direction.
+    type State = (FlexTensor, FlexTensor, Direction);
+
+    fn backward(self, ops: Ops<Self::State, 3>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let grad = contiguous(grads.consume::<Flex>(&ops.node));
+        let [x_node, weight_node, bias_node] = ops.parents;
+        let (x, weight, direction) = ops.state;
+        if let Some(node) = bias_node {
+            grads.register::<Flex>(node.id, bias_grad(&grad));
+        }
+        if let Some(node) = weight_node {
+            let weight_grad = match direction {
+                Direction::Down => weight_grad(&x, &grad),
+                Direction::Up => weight_grad(&grad, &x),
+            };
+            grads.register::<Flex>(node.id, weight_grad);
+        }
+        if let Some(node) = x_node {
+            let x_grad = match direction {
+                Direction::Down => up(&grad, &weight, None),
+                Direction::Up => down(&grad, &weight, None),
+            };
+            grads.register::<Flex>(node.id, x_grad);
+        }
+    }
+}
+
+fn tracked<C: CheckpointStrategy>(
+    x: FloatTensor<Autodiff<Flex, C>>,
+    weight: FloatTensor<Autodiff<Flex, C>>,
+    bias: FloatTensor<Autodiff<Flex, C>>,
+    direction: Direction,
+) -> FloatTensor<Autodiff<Flex, C>> {
+    let prep = Conv4Backward
+        .prepare::<C>([x.node(), weight.node(), bias.node()])
+        .compute_bound()
+        .stateful();
+    let (x, weight) = (contiguous(x.into_primitive()), weight.into_primitive());
+    let bias = contiguous(bias.into_primitive());
+    let out = match direction {
+        Direction::Down => down(&x, &weight, Some(&bias)),
+        Direction::Up => up(&x, &weight, Some(&bias)),
+    };
+    match prep {
+        OpsKind::Tracked(prep) => prep.finish((x, weight, direction), out),
+        OpsKind::UnTracked(prep) => prep.finish(out),
+    }
+}
+
+impl<C: CheckpointStrategy> Conv4Backend for Autodiff<Flex, C> {
+    fn conv4_stride2(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
+    ) -> FloatTensor<Self> {
+        tracked::<C>(x, weight, bias, Direction::Down)
+    }
+
+    fn conv_transpose4_stride2(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
+    ) -> FloatTensor<Self> {
+        tracked::<C>(x, weight, bias, Direction::Up)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::conv_check::assert_same;
+    use super::*;
+
+    fn burn_conv(x: Tensor<4>, w: Tensor<4>, b: Option<Tensor<1>>) -> Tensor<4> {
+        conv2d(x, w, b, ConvOptions::new([2, 2], [1, 1], [1, 1], 1))
+    }
+
+    fn burn_conv_transpose(x: Tensor<4>, w: Tensor<4>, b: Option<Tensor<1>>) -> Tensor<4> {
+        let options = ConvTransposeOptions::new([2, 2], [1, 1], [0, 0], [1, 1], 1);
+        conv_transpose2d(x, w, b, options)
+    }
+
+    #[test]
+    fn convolution_equals_burns_with_gradients() {
+        // Square, oblong, and the smallest image; one and several channels.
+        for (x, c_out) in [([2, 3, 8, 8], 5), ([3, 4, 6, 10], 2), ([2, 1, 2, 2], 3)] {
+            let w = [c_out, x[1], 4, 4];
+            assert_same(&conv, &burn_conv, x, w, c_out);
+        }
+    }
+
+    #[test]
+    fn transposed_convolution_equals_burns_with_gradients() {
+        for (x, c_out) in [([2, 3, 4, 4], 5), ([3, 4, 3, 5], 2), ([2, 2, 1, 1], 3)] {
+            let w = [x[1], c_out, 4, 4];
+            assert_same(&conv_transpose, &burn_conv_transpose, x, w, c_out);
+        }
+    }
+}
