@@ -5,6 +5,7 @@ pub mod conv4;
 #[cfg(test)]
 mod conv_check;
 mod export;
+mod flex_buffers;
 mod import;
 mod layers;
 pub mod norm_act;

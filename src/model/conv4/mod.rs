@@ -30,8 +30,9 @@ use burn::backend::ops::FloatTensorOps;
 use burn::backend::{Backend, Dispatch, Flex, backend_extension, tensor::FloatTensor};
 use burn::tensor::module::{conv_transpose2d, conv2d};
 use burn::tensor::ops::{ConvOptions, ConvTransposeOptions};
-use burn::tensor::{DType, Device, Shape, Tensor, TensorData};
+use burn::tensor::{DType, Device, Shape, Tensor};
 
+use super::flex_buffers::{contiguous, tensor, values};
 use kernel::Geometry;
 
 /// The two operations as a backend extension: implemented for `Flex` and `Autodiff<Flex>`.
@@ -93,79 +94,81 @@ fn dims4(x: &FlexTensor) -> [usize; 4] {
     [s[0], s[1], s[2], s[3]]
 }
 
-fn contiguous(x: FlexTensor) -> FlexTensor {
-    if x.is_contiguous() && x.layout().start_offset() == 0 {
-        x
-    } else {
-        x.to_contiguous()
-    }
-}
-
-fn values(x: &FlexTensor) -> &[f32] {
-    x.storage::<f32>()
-}
-
-fn tensor(values: Vec<f32>, shape: impl Into<Shape>) -> FlexTensor {
-    FlexTensor::from_data(TensorData::new(values, shape.into()))
-}
-
 /// `weight` [c_small, c_big, 4, 4] as the matrix [c_small, c_big * 16].
 fn weight_matrix(weight: &FlexTensor) -> FlexTensor {
     let [c_small, c_big, _, _] = dims4(weight);
     contiguous(weight.clone()).reshape(Shape::from([c_small, c_big * 16]))
 }
 
-/// Convolution `big` [n, c_big, h, w] -> [n, c_small, h/2, w/2] (+ `bias` [c_small]).
-fn down(big: &FlexTensor, weight: &FlexTensor, bias: Option<&FlexTensor>) -> FlexTensor {
-    let [n, c_big, h, w] = dims4(big);
-    let c_small = dims4(weight)[0];
-    let g = Geometry { n, h, w };
-    let cols = tensor(
+/// The columns [c_big * 16, n * P] of `big` [n, c_big, h, w].
+fn columns(big: &FlexTensor, g: Geometry) -> FlexTensor {
+    let c_big = dims4(big)[1];
+    tensor(
         kernel::im2col(values(big), c_big, g),
         [c_big * 16, g.columns()],
-    );
+    )
+}
+
+/// `small` [n, c_small, h, w] as the matrix [c_small, n * h * w].
+fn channel_major(small: &FlexTensor) -> FlexTensor {
+    let [n, c_small, h, w] = dims4(small);
+    let rows = kernel::to_channel_major(values(small), n, c_small, h * w);
+    tensor(rows, [c_small, n * h * w])
+}
+
+/// Convolution `big` [n, c_big, h, w] -> [n, c_small, h/2, w/2] (+ `bias` [c_small]).
+fn down(big: &FlexTensor, weight: &FlexTensor, bias: Option<&FlexTensor>) -> FlexTensor {
+    let [n, _, h, w] = dims4(big);
+    let g = Geometry { n, h, w };
+    down_from_columns(columns(big, g), g, weight, bias)
+}
+
+/// [`down`] from the big image's [`columns`].
+fn down_from_columns(
+    cols: FlexTensor,
+    g: Geometry,
+    weight: &FlexTensor,
+    bias: Option<&FlexTensor>,
+) -> FlexTensor {
+    let c_small = dims4(weight)[0];
     let small = contiguous(Flex::float_matmul(weight_matrix(weight), cols)); // [c_small, n * P]
-    let bias = bias.map(values);
-    let out = kernel::from_channel_major(values(&small), n, c_small, g.p(), bias);
-    tensor(out, [n, c_small, h / 2, w / 2])
+    let out = kernel::from_channel_major(values(&small), g.n, c_small, g.p(), bias.map(values));
+    tensor(out, [g.n, c_small, g.h / 2, g.w / 2])
 }
 
 /// Transposed convolution `small` [n, c_small, h, w] -> [n, c_big, 2h, 2w] (+ `bias` [c_big]).
 fn up(small: &FlexTensor, weight: &FlexTensor, bias: Option<&FlexTensor>) -> FlexTensor {
-    let [n, c_small, h, w] = dims4(small);
-    let c_big = dims4(weight)[1];
+    let [n, _, h, w] = dims4(small);
     let g = Geometry {
         n,
         h: 2 * h,
         w: 2 * w,
     };
-    let small = tensor(
-        kernel::to_channel_major(values(small), n, c_small, g.p()),
-        [c_small, g.columns()],
-    );
+    up_from_channel_major(channel_major(small), g, weight, bias)
+}
+
+/// [`up`] from the small image as a [`channel_major`] matrix.
+fn up_from_channel_major(
+    small: FlexTensor,
+    g: Geometry,
+    weight: &FlexTensor,
+    bias: Option<&FlexTensor>,
+) -> FlexTensor {
+    let c_big = dims4(weight)[1];
     let weight_t = weight_matrix(weight).transpose(0, 1); // [c_big * 16, c_small], a view
     let cols = contiguous(Flex::float_matmul(weight_t, small));
     let mut big = kernel::col2im(values(&cols), c_big, g);
     if let Some(bias) = bias {
         kernel::add_bias(&mut big, c_big, g.h * g.w, values(bias));
     }
-    tensor(big, [n, c_big, g.h, g.w])
+    tensor(big, [g.n, c_big, g.h, g.w])
 }
 
-/// The weight gradient [c_small, c_big, 4, 4] from the big image and the small one (the
-/// convolution's input and output gradient, or the transposed one's output gradient and input).
-fn weight_grad(big: &FlexTensor, small: &FlexTensor) -> FlexTensor {
-    let [n, c_big, h, w] = dims4(big);
-    let c_small = dims4(small)[1];
-    let g = Geometry { n, h, w };
-    let cols = tensor(
-        kernel::im2col(values(big), c_big, g),
-        [c_big * 16, g.columns()],
-    );
-    let small = tensor(
-        kernel::to_channel_major(values(small), n, c_small, g.p()),
-        [c_small, g.columns()],
-    );
+/// The weight gradient [c_small, c_big, 4, 4] from the big image's [`columns`] and the small
+/// image as a [`channel_major`] matrix (the convolution's input and output gradient, or the
+/// transposed one's output gradient and input).
+fn weight_grad(cols: FlexTensor, small: FlexTensor) -> FlexTensor {
+    let (c_small, c_big) = (small.layout().shape()[0], cols.layout().shape()[0] / 16);
     let grad = Flex::float_matmul(small, cols.transpose(0, 1)); // [c_small, c_big * 16]
     contiguous(grad).reshape(Shape::from([c_small, c_big, 4, 4]))
 }
@@ -209,19 +212,42 @@ impl Backward<Flex, 3> for Conv4Backward {
         if let Some(node) = bias_node {
             grads.register::<Flex>(node.id, bias_grad(&grad));
         }
-        if let Some(node) = weight_node {
-            let weight_grad = match direction {
-                Direction::Down => weight_grad(&x, &grad),
-                Direction::Up => weight_grad(&grad, &x),
-            };
-            grads.register::<Flex>(node.id, weight_grad);
+        if weight_node.is_none() && x_node.is_none() {
+            return;
         }
-        if let Some(node) = x_node {
-            let x_grad = match direction {
-                Direction::Down => up(&grad, &weight, None),
-                Direction::Up => down(&grad, &weight, None),
-            };
-            grads.register::<Flex>(node.id, x_grad);
+        // Each direction's two gradients share one operand: the output gradient as a matrix
+        // (convolution) or its columns (transposed convolution).
+        let (w_grad, x_grad) = match direction {
+            Direction::Down => {
+                let [n, _, h, w] = dims4(&x);
+                let g = Geometry { n, h, w };
+                let grad = channel_major(&grad);
+                let wg = weight_node
+                    .is_some()
+                    .then(|| weight_grad(columns(&x, g), grad.clone()));
+                let xg = x_node
+                    .is_some()
+                    .then(|| up_from_channel_major(grad, g, &weight, None));
+                (wg, xg)
+            }
+            Direction::Up => {
+                let [n, _, h, w] = dims4(&grad);
+                let g = Geometry { n, h, w };
+                let cols = columns(&grad, g);
+                let wg = weight_node
+                    .is_some()
+                    .then(|| weight_grad(cols.clone(), channel_major(&x)));
+                let xg = x_node
+                    .is_some()
+                    .then(|| down_from_columns(cols, g, &weight, None));
+                (wg, xg)
+            }
+        };
+        if let (Some(node), Some(grad)) = (weight_node, w_grad) {
+            grads.register::<Flex>(node.id, grad);
+        }
+        if let (Some(node), Some(grad)) = (x_node, x_grad) {
+            grads.register::<Flex>(node.id, grad);
         }
     }
 }

@@ -22,8 +22,9 @@ use burn::backend::autodiff::{
 use burn::backend::flex::FlexTensor;
 use burn::backend::{Backend, Dispatch, Flex, backend_extension, tensor::FloatTensor};
 use burn::nn::{Dropout, InstanceNorm};
-use burn::tensor::{DType, Device, Distribution, Tensor, TensorData, activation};
+use burn::tensor::{DType, Device, Distribution, Tensor, activation};
 
+use super::flex_buffers::{contiguous, tensor_like, values};
 use kernel::{DropoutMask, Params};
 use std::sync::Arc;
 
@@ -106,23 +107,6 @@ fn draw_seed() -> u64 {
 /// The plane size (h * w) of an [n, c, h, w] tensor.
 fn plane_of(x: &FlexTensor) -> usize {
     x.layout().shape().iter().skip(2).product()
-}
-
-/// `x` with its values in order from the start of its buffer (copied only if they are not).
-fn contiguous(x: FlexTensor) -> FlexTensor {
-    if x.is_contiguous() && x.layout().start_offset() == 0 {
-        x
-    } else {
-        x.to_contiguous()
-    }
-}
-
-fn values(x: &FlexTensor) -> &[f32] {
-    x.storage::<f32>()
-}
-
-fn tensor_like(x: &FlexTensor, values: Vec<f32>) -> FlexTensor {
-    FlexTensor::from_data(TensorData::new(values, x.layout().shape().clone()))
 }
 
 /// The fused forward on the CPU backend.
@@ -277,6 +261,7 @@ mod tests {
     use super::*;
     use burn::nn::{DropoutConfig, InstanceNormConfig};
     use burn::tensor::Shape;
+    use burn::tensor::TensorData;
 
     /// Deterministic values with varied plane statistics (no shared random generator: tests run
     /// in parallel).
