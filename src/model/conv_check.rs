@@ -4,7 +4,7 @@
 use burn::tensor::{Device, Tensor, TensorData};
 
 /// A convolution-shaped function: `(x, weight, bias) -> output`.
-pub(super) type ConvFn = dyn Fn(Tensor<4>, Tensor<4>, Option<Tensor<1>>) -> Tensor<4>;
+pub(super) type ConvFn<'a> = dyn Fn(Tensor<4>, Tensor<4>, Option<Tensor<1>>) -> Tensor<4> + 'a;
 
 /// Deterministic values in [-1, 1] (no process-wide random generator: tests run in parallel).
 fn values<const D: usize>(shape: [usize; D], salt: usize, device: &Device) -> Tensor<D> {
@@ -22,7 +22,7 @@ fn flat<const D: usize>(t: Tensor<D>) -> Vec<f32> {
 /// Output, input gradient, weight gradient and bias gradient of `f` on fixed inputs of the
 /// given shapes, flattened, under a fixed projection of the output (so that the output
 /// elements' gradients differ).
-fn run(f: &ConvFn, x: [usize; 4], w: [usize; 4], c_out: usize) -> [Vec<f32>; 4] {
+fn run(f: &ConvFn<'_>, x: [usize; 4], w: [usize; 4], c_out: usize) -> [Vec<f32>; 4] {
     let device = Device::flex().autodiff();
     let x = values(x, 1, &device).require_grad();
     let w = values(w, 2, &device).require_grad();
@@ -41,8 +41,8 @@ fn run(f: &ConvFn, x: [usize; 4], w: [usize; 4], c_out: usize) -> [Vec<f32>; 4] 
 /// Asserts that `ours` and `reference` agree (within 1e-5 of the largest value) on the output
 /// and on the gradients of the input (shape `x`), the weight (shape `w`) and the bias (`c_out`).
 pub(super) fn assert_same(
-    ours: &ConvFn,
-    reference: &ConvFn,
+    ours: &ConvFn<'_>,
+    reference: &ConvFn<'_>,
     x: [usize; 4],
     w: [usize; 4],
     c_out: usize,

@@ -4,18 +4,22 @@
 use burn::backend::flex::FlexTensor;
 use burn::tensor::{Shape, TensorData};
 
-/// `x` with its values in order from the start of its buffer (copied only if they are not).
+/// `x` with its values in order in its buffer (copied only if they are not).
 pub(super) fn contiguous(x: FlexTensor) -> FlexTensor {
-    if x.is_contiguous() && x.layout().start_offset() == 0 {
+    if x.is_contiguous() {
         x
     } else {
         x.to_contiguous()
     }
 }
 
-/// The values of an `f32` tensor made [`contiguous`].
+/// The values of an `f32` tensor made [`contiguous`]: its range of the buffer, which may be a
+/// part of a larger one (a slice of a batch shares its parent's buffer).
 pub(super) fn values(x: &FlexTensor) -> &[f32] {
-    x.storage::<f32>()
+    debug_assert!(x.is_contiguous(), "values() of a strided tensor");
+    let all = x.storage::<f32>();
+    let (start, end) = x.layout().contiguous_offsets().unwrap_or((0, all.len()));
+    &all[start..end]
 }
 
 /// A tensor of `shape` owning `values` (no copy).
@@ -26,4 +30,22 @@ pub(super) fn tensor(values: Vec<f32>, shape: impl Into<Shape>) -> FlexTensor {
 /// A tensor shaped as `like` owning `values`.
 pub(super) fn tensor_like(like: &FlexTensor, values: Vec<f32>) -> FlexTensor {
     tensor(values, like.layout().shape().clone())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn values_of_a_view_are_its_own() {
+        // [4, 3]: rows 0-1 start the buffer, rows 2-3 are offset; both share its 12 values.
+        let x = tensor((0..12).map(|v| v as f32).collect(), [4, 3]);
+        let head = contiguous(x.narrow(0, 0, 2));
+        let tail = contiguous(x.narrow(0, 2, 2));
+        assert_eq!(values(&head), &[0.0, 1.0, 2.0, 3.0, 4.0, 5.0]);
+        assert_eq!(values(&tail), &[6.0, 7.0, 8.0, 9.0, 10.0, 11.0]);
+        // A strided view is copied into order.
+        let column = contiguous(x.narrow(1, 1, 1));
+        assert_eq!(values(&column), &[1.0, 4.0, 7.0, 10.0]);
+    }
 }

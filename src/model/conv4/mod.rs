@@ -316,6 +316,20 @@ mod tests {
     }
 
     #[test]
+    fn one_image_of_a_batch_is_convolved_alone() {
+        // A slice of a batch shares its parent's buffer (see flex_buffers).
+        for images in [0..1, 1..2] {
+            let one = |x: Tensor<4>| x.slice([images.clone()]);
+            let ours = |x, w, b| conv(one(x), w, b);
+            let burn = |x, w, b| burn_conv(one(x), w, b);
+            assert_same(&ours, &burn, [2, 3, 4, 4], [5, 3, 4, 4], 5);
+            let ours = |x, w, b| conv_transpose(one(x), w, b);
+            let burn = |x, w, b| burn_conv_transpose(one(x), w, b);
+            assert_same(&ours, &burn, [2, 3, 2, 2], [3, 5, 4, 4], 5);
+        }
+    }
+
+    #[test]
     fn transposed_convolution_equals_burns_with_gradients() {
         for (x, c_out) in [([2, 3, 4, 4], 5), ([3, 4, 3, 5], 2), ([2, 2, 1, 1], 3)] {
             let w = [x[1], c_out, 4, 4];

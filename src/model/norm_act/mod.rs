@@ -13,6 +13,8 @@
 
 mod kernel;
 
+use std::sync::Arc;
+
 use burn::backend::autodiff::{
     Autodiff,
     checkpoint::{base::Checkpointer, strategy::CheckpointStrategy},
@@ -25,10 +27,8 @@ use burn::nn::{Dropout, InstanceNorm};
 use burn::tensor::{DType, Device, Distribution, Tensor, activation};
 
 use super::flex_buffers::{contiguous, tensor_like, values};
-use kernel::{DropoutMask, Params};
-use std::sync::Arc;
-
 use crate::rng::stream_value;
+use kernel::{DropoutMask, Params};
 
 /// The fused operation as a backend extension: implemented for `Flex` and `Autodiff<Flex>`.
 #[backend_extension(Flex, Autodiff)]
@@ -319,6 +319,26 @@ mod tests {
             let burn = run(|x| activation::leaky_relu(n.forward(x), slope), shape);
             assert_close(&format!("output {shape:?}"), &ours[0], &burn[0]);
             assert_close(&format!("gradient {shape:?}"), &ours[1], &burn[1]);
+        }
+    }
+
+    #[test]
+    fn one_image_of_a_batch_shares_its_buffer_and_still_works() {
+        // A slice of a batch is contiguous but a part of its parent's buffer (at the start, or
+        // offset): the operations must read only its own values.
+        let n = norm(3);
+        for images in [0..1, 1..2] {
+            let one = |x: Tensor<4>| x.slice([images.clone()]);
+            let ours = run(|x| instance_norm_act(one(x), &n, 0.2, None), [2, 3, 4, 4]);
+            let burn = run(
+                |x| activation::leaky_relu(n.forward(one(x)), 0.2),
+                [2, 3, 4, 4],
+            );
+            assert_close("output", &ours[0], &burn[0]);
+            assert_close("gradient", &ours[1], &burn[1]);
+            let ours = run(|x| leaky_relu(one(x) + 1e-3, 0.2), [2, 3, 4, 4]);
+            let burn = run(|x| activation::leaky_relu(one(x) + 1e-3, 0.2), [2, 3, 4, 4]);
+            assert_close("activation", &ours[0], &burn[0]);
         }
     }
 
