@@ -130,16 +130,6 @@ fn leaky(x: Tensor<4>) -> Tensor<4> {
     leaky_relu(x, 0.2)
 }
 
-/// `conv.forward(x)` for the 4x4, stride-2, padding-1 convolutions of both networks.
-fn down(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
-    conv4::conv(x, conv.weight.val(), conv.bias.as_ref().map(|b| b.val()))
-}
-
-/// `conv.forward(x)` for the generator's 4x4, stride-2, padding-1 transposed convolutions.
-fn up(conv: &ConvTranspose2d, x: Tensor<4>) -> Tensor<4> {
-    conv4::conv_transpose(x, conv.weight.val(), conv.bias.as_ref().map(|b| b.val()))
-}
-
 /// The paper's generator. [batch, channels, size, size] in [0, 1] -> the same shape in [0, 1].
 #[derive(Module, Debug)]
 pub struct PaperGenerator {
@@ -152,16 +142,15 @@ pub struct PaperGenerator {
 impl PaperGenerator {
     /// Translates a batch of images.
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        let x = leaky(down(&self.first, x));
+        let x = leaky(conv4::forward(&self.first, x));
         let x = self
             .encoder
             .iter()
-            .fold(x, |x, l| leaky(l.bn.forward(down(&l.conv, x))));
-        let x = self
-            .decoder
-            .iter()
-            .fold(x, |x, l| leaky_relu(l.bn.forward(up(&l.conv, x)), 0.0));
-        activation::sigmoid(up(&self.last, x))
+            .fold(x, |x, l| leaky(l.bn.forward(conv4::forward(&l.conv, x))));
+        let x = self.decoder.iter().fold(x, |x, l| {
+            leaky_relu(l.bn.forward(conv4::forward_transposed(&l.conv, x)), 0.0)
+        });
+        activation::sigmoid(conv4::forward_transposed(&self.last, x))
     }
 
     /// PyTorch state-dict prefixes (of the reference `PaperGenerator.main` Sequential, extended
@@ -205,10 +194,10 @@ pub struct PaperDiscriminator {
 impl PaperDiscriminator {
     /// Scores a batch [batch, channels, size, size] and returns the intermediate features.
     pub fn forward(&self, x: Tensor<4>) -> PaperDiscriminatorOutput {
-        let mut x = leaky(down(&self.first, x));
+        let mut x = leaky(conv4::forward(&self.first, x));
         let mut features = Vec::with_capacity(self.blocks.len());
         for block in &self.blocks {
-            x = leaky(block.bn.forward(down(&block.conv, x)));
+            x = leaky(block.bn.forward(conv4::forward(&block.conv, x)));
             features.push(x.clone());
         }
         PaperDiscriminatorOutput {

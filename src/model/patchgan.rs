@@ -78,8 +78,7 @@ impl PatchDiscriminator {
     /// [batch, channels, size, size] -> logits [batch, 1, size/8, size/8].
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         let x = self.blocks.iter().fold(x, |x, block| {
-            let bias = block.conv.bias.as_ref().map(|b| b.val());
-            let x = conv4::conv(x, block.conv.weight.val(), bias);
+            let x = conv4::forward(&block.conv, x);
             match &block.norm {
                 Some(norm) => instance_norm_act(x, norm, block.activation.negative_slope, None),
                 None => leaky_relu(x, block.activation.negative_slope),

@@ -127,8 +127,7 @@ pub struct UNetDown {
 
 impl UNetDown {
     fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        let bias = self.conv.bias.as_ref().map(|b| b.val());
-        let x = conv4::conv(x, self.conv.weight.val(), bias);
+        let x = conv4::forward(&self.conv, x);
         match &self.norm {
             Some(norm) => instance_norm_act(
                 x,
@@ -157,8 +156,7 @@ pub struct UNetUp {
 
 impl UNetUp {
     fn forward(&self, x: Tensor<4>, skip: Tensor<4>) -> Tensor<4> {
-        let bias = self.conv.bias.as_ref().map(|b| b.val());
-        let x = conv4::conv_transpose(x, self.conv.weight.val(), bias);
+        let x = conv4::forward_transposed(&self.conv, x);
         // InstanceNorm + ReLU (a LeakyReLU of slope 0) + dropout.
         let x = instance_norm_act(x, &self.norm, 0.0, self.dropout.as_ref());
         Tensor::cat(vec![x, skip], 1)

@@ -28,6 +28,8 @@ use burn::backend::autodiff::{
 use burn::backend::flex::FlexTensor;
 use burn::backend::ops::FloatTensorOps;
 use burn::backend::{Backend, Dispatch, Flex, backend_extension, tensor::FloatTensor};
+use burn::nn::PaddingConfig2d;
+use burn::nn::conv::{Conv2d, ConvTranspose2d};
 use burn::tensor::module::{conv_transpose2d, conv2d};
 use burn::tensor::ops::{ConvOptions, ConvTransposeOptions};
 use burn::tensor::{DType, Device, Shape, Tensor};
@@ -87,6 +89,35 @@ pub fn conv_transpose(x: Tensor<4>, weight: Tensor<4>, bias: Option<Tensor<1>>) 
         weight.into_dispatch(),
         bias.into_dispatch(),
     ))
+}
+
+/// `conv.forward(x)`, by [`conv`] when `conv` is a 4x4, stride-2, padding-1 convolution (burn's
+/// otherwise).
+pub fn forward(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
+    let fits = conv.kernel_size == [4, 4]
+        && conv.stride == [2, 2]
+        && conv.dilation == [1, 1]
+        && conv.groups == 1
+        && conv.padding == PaddingConfig2d::Explicit(1, 1, 1, 1);
+    if !fits {
+        return conv.forward(x);
+    }
+    self::conv(x, conv.weight.val(), conv.bias.as_ref().map(|b| b.val()))
+}
+
+/// `conv.forward(x)`, by [`conv_transpose`] when `conv` is a 4x4, stride-2, padding-1 transposed
+/// convolution (burn's otherwise).
+pub fn forward_transposed(conv: &ConvTranspose2d, x: Tensor<4>) -> Tensor<4> {
+    let fits = conv.kernel_size == [4, 4]
+        && conv.stride == [2, 2]
+        && conv.dilation == [1, 1]
+        && conv.groups == 1
+        && conv.padding == [1, 1]
+        && conv.padding_out == [0, 0];
+    if !fits {
+        return conv.forward(x);
+    }
+    conv_transpose(x, conv.weight.val(), conv.bias.as_ref().map(|b| b.val()))
 }
 
 fn dims4(x: &FlexTensor) -> [usize; 4] {
@@ -312,6 +343,37 @@ mod tests {
         for (x, c_out) in [([2, 3, 8, 8], 5), ([3, 4, 6, 10], 2), ([2, 1, 2, 2], 3)] {
             let w = [c_out, x[1], 4, 4];
             assert_same(&conv, &burn_conv, x, w, c_out);
+        }
+    }
+
+    #[test]
+    fn modules_take_this_path_only_when_they_fit() {
+        use burn::nn::conv::{Conv2dConfig, ConvTranspose2dConfig};
+        use burn::tensor::Distribution;
+        let device = Device::flex();
+        let x = Tensor::<4>::random([2, 3, 8, 8], Distribution::Default, &device);
+        let close = |a: Tensor<4>, b: Tensor<4>| {
+            let (a, b) = (a.into_data(), b.into_data());
+            a.assert_approx_eq::<f32>(&b, burn::tensor::Tolerance::absolute(1e-5));
+        };
+        let padded = PaddingConfig2d::Explicit(1, 1, 1, 1);
+        // A 4x4 stride-2 padding-1 convolution, and a stride-1 one that must fall back.
+        for stride in [2, 1] {
+            let conv = Conv2dConfig::new([3, 5], [4, 4])
+                .with_stride([stride, stride])
+                .with_padding(padded.clone())
+                .init(&device);
+            close(forward(&conv, x.clone()), conv.forward(x.clone()));
+        }
+        for padding in [1, 0] {
+            let conv = ConvTranspose2dConfig::new([3, 5], [4, 4])
+                .with_stride([2, 2])
+                .with_padding([padding, padding])
+                .init(&device);
+            close(
+                forward_transposed(&conv, x.clone()),
+                conv.forward(x.clone()),
+            );
         }
     }
 
