@@ -113,6 +113,9 @@ pub struct OptimizerConfig {
     pub epsilon: f32,
     /// L2 weight decay added to the gradient, as PyTorch's Adam (the official code: 1e-5).
     pub weight_decay: f32,
+    /// Decay both learning rates linearly to zero over the last this many of
+    /// `train.iterations` (CycleGAN's `n_epochs_decay`; 0: constant).
+    pub decay_iterations: u64,
 }
 
 impl Default for OptimizerConfig {
@@ -123,6 +126,7 @@ impl Default for OptimizerConfig {
             beta2: 0.999,
             epsilon: 1e-8,
             weight_decay: 0.0,
+            decay_iterations: 0,
         }
     }
 }
@@ -153,6 +157,11 @@ pub struct TrainConfig {
     /// Stop after this many minutes of training in this process (0: no limit), writing a
     /// checkpoint and a sample grid as at the end; a time-boxed run can be resumed like any.
     pub max_minutes: f64,
+    /// Keep an exponential moving average of the generators' weights, updated after every
+    /// generator step with this decay (0: off; e.g. 0.999). Checkpoints store it, and sample
+    /// grids, held-out scores, `translate`, `eval` and `export` use it instead of the trained
+    /// weights (`--raw` for those).
+    pub ema_decay: f64,
 }
 
 impl Default for TrainConfig {
@@ -168,6 +177,7 @@ impl Default for TrainConfig {
             keep_checkpoints: 3,
             eval_every: 0,
             max_minutes: 0.0,
+            ema_decay: 0.0,
         }
     }
 }
@@ -267,6 +277,15 @@ impl Config {
         unit_interval("optimizer.beta2", f64::from(p.beta2))?;
         non_negative("optimizer.epsilon", f64::from(p.epsilon))?;
         non_negative("optimizer.weight_decay", f64::from(p.weight_decay))?;
+        if p.decay_iterations > self.train.iterations {
+            return Err(Error::config(
+                "optimizer.decay_iterations",
+                format!(
+                    "must be at most train.iterations ({}), got {}",
+                    self.train.iterations, p.decay_iterations
+                ),
+            ));
+        }
         let d = &self.data;
         if d.load_size != 0 && d.load_size < self.model.image_size {
             return Err(Error::config(
@@ -282,6 +301,12 @@ impl Config {
             return Err(Error::config("train.batch_size", "must be at least 1"));
         }
         non_negative("train.max_minutes", t.max_minutes)?;
+        if !(t.ema_decay.is_finite() && (0.0..1.0).contains(&t.ema_decay)) {
+            return Err(Error::config(
+                "train.ema_decay",
+                format!("must be in [0, 1) (0: off), got {}", t.ema_decay),
+            ));
+        }
         if t.log_every == 0 {
             return Err(Error::config("train.log_every", "must be at least 1"));
         }
@@ -292,6 +317,18 @@ impl Config {
             ));
         }
         Ok(())
+    }
+
+    /// The learning rate of iteration `iteration` (counting from 0): `optimizer.lr`, falling
+    /// linearly over the last `optimizer.decay_iterations` so that the step after the last
+    /// iteration would be zero.
+    pub fn learning_rate(&self, iteration: u64) -> f64 {
+        let p = &self.optimizer;
+        let left = self.train.iterations.saturating_sub(iteration);
+        if p.decay_iterations == 0 || left >= p.decay_iterations {
+            return p.lr;
+        }
+        p.lr * left as f64 / p.decay_iterations as f64
     }
 
     /// Reads a TOML configuration file (keys left out keep their defaults).
@@ -415,6 +452,26 @@ mod tests {
     }
 
     #[test]
+    fn learning_rate_decays_linearly_over_the_last_iterations() {
+        let mut config = Config::default();
+        config.train.iterations = 10;
+        config.optimizer.lr = 1.0;
+        assert!((0..10).all(|i| config.learning_rate(i) == 1.0));
+        config.optimizer.decay_iterations = 4;
+        let rates: Vec<f64> = (0..10).map(|i| config.learning_rate(i)).collect();
+        assert_eq!(
+            rates,
+            [1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 0.75, 0.5, 0.25],
+            "a quarter less each iteration, zero right after the last"
+        );
+        // Past the end (a run extended without changing the decay): no negative rates.
+        assert_eq!(config.learning_rate(12), 0.0);
+        config.optimizer.decay_iterations = 10;
+        assert_eq!(config.learning_rate(0), 1.0);
+        assert_eq!(config.learning_rate(9), 0.1);
+    }
+
+    #[test]
     fn bad_values_name_their_key() {
         type Mutation = fn(&mut Config);
         let cases: Vec<(Mutation, &str)> = vec![
@@ -439,6 +496,11 @@ mod tests {
             (|c| c.optimizer.beta1 = 1.5, "optimizer.beta1"),
             (|c| c.data.load_size = 32, "data.load_size"),
             (|c| c.train.batch_size = 0, "train.batch_size"),
+            (|c| c.train.ema_decay = 1.0, "train.ema_decay"),
+            (
+                |c| c.optimizer.decay_iterations = c.train.iterations + 1,
+                "optimizer.decay_iterations",
+            ),
             (
                 |c| {
                     c.objective.schedule = Schedule::Alternate;

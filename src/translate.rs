@@ -11,7 +11,7 @@ use crate::config::Config;
 use crate::data::{Preprocess, list_images, open, to_image};
 use crate::error::{Error, Result};
 use crate::model::Generator;
-use crate::train::checkpoint;
+use crate::train::checkpoint::{self, Weights};
 use crate::train::run::{RunDir, preprocess};
 
 /// Which generator to apply.
@@ -31,16 +31,18 @@ pub struct Translator {
 }
 
 impl Translator {
-    /// The generator of `direction` from the latest checkpoint of `run`, on `device`.
+    /// The generator of `direction` from the latest checkpoint of `run` (its moving average
+    /// when the run kept one), on `device`.
     pub fn from_run(run: &RunDir, direction: Direction, device: &Device) -> Result<Self> {
-        Self::from_checkpoint(run, None, direction, device)
+        Self::from_checkpoint(run, None, Weights::Inference, direction, device)
     }
 
     /// The generator of `direction` from `checkpoint` (a folder of `run`'s checkpoints; `None`:
-    /// the latest), on `device`.
+    /// the latest) with the `weights` asked for, on `device`.
     pub fn from_checkpoint(
         run: &RunDir,
         checkpoint: Option<&Path>,
+        weights: Weights,
         direction: Direction,
         device: &Device,
     ) -> Result<Self> {
@@ -53,7 +55,7 @@ impl Translator {
             })?,
         };
         let plain = device.clone().without_autodiff();
-        let generators = checkpoint::load_generators(&config.model, &path, &plain)?;
+        let generators = checkpoint::load_generators(&config.model, &path, weights, &plain)?;
         let generator = match direction {
             Direction::AToB => generators.g_ab,
             Direction::BToA => generators.g_ba,

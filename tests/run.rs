@@ -12,7 +12,7 @@ use burn::store::ModuleSnapshot;
 use burn::tensor::Device;
 use discogan::config::Config;
 use discogan::train::Trainer;
-use discogan::train::checkpoint;
+use discogan::train::checkpoint::{self, Weights};
 use discogan::train::run::{RunDir, RunSummary, train};
 
 /// A small, fast configuration on the embedded emoji, with dropout on (so that the random
@@ -74,6 +74,11 @@ fn final_state(run: &Path) -> BTreeMap<String, Vec<u8>> {
         for t in reader.into_tensors().unwrap() {
             let bytes = t.to_bytes().unwrap().to_vec();
             state.insert(by_path(&t.name), bytes);
+        }
+    }
+    if let Some(averaged) = trainer.averaged_generators() {
+        for t in averaged.collect(None, None, false) {
+            state.insert(format!("ema.{}", t.name), t.to_bytes().unwrap().to_vec());
         }
     }
     state.insert(
@@ -226,6 +231,7 @@ fn held_out_scores_in_the_metrics_log_are_those_of_eval() {
     let reports = discogan::eval::evaluate(
         &RunDir::new(&run),
         None,
+        Weights::Inference,
         &emoji.join("testA"),
         &emoji.join("testB"),
         &[
@@ -251,6 +257,80 @@ fn held_out_scores_in_the_metrics_log_are_those_of_eval() {
             );
         }
     }
+}
+
+/// `eval`'s scores of the last checkpoint of `run` with `weights`, by metric-log key.
+fn eval_scores(run: &Path, weights: Weights) -> BTreeMap<String, f64> {
+    let emoji = Path::new(env!("CARGO_MANIFEST_DIR")).join("data/emoji");
+    let _guard = random_stream();
+    let reports = discogan::eval::evaluate(
+        &RunDir::new(run),
+        None,
+        weights,
+        &emoji.join("testA"),
+        &emoji.join("testB"),
+        &[
+            discogan::translate::Direction::AToB,
+            discogan::translate::Direction::BToA,
+        ],
+        &Device::default(),
+    )
+    .unwrap();
+    let mut scores = BTreeMap::new();
+    for r in &reports {
+        let model = r.model.as_ref().unwrap();
+        for (what, value) in [
+            ("l1", model.l1),
+            ("top1", model.top1),
+            ("recon_l1", r.reconstruction_l1),
+        ] {
+            scores.insert(format!("{}_{what}", r.direction), value);
+        }
+    }
+    scores
+}
+
+#[test]
+fn the_moving_average_and_the_learning_rate_decay_resume_exactly_and_eval_scores_the_average() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (whole, split) = (tmp.path().join("whole"), tmp.path().join("split"));
+    let mut config = small_config(5);
+    config.train.ema_decay = 0.9;
+    config.train.eval_every = 5;
+    config.optimizer.decay_iterations = 3;
+    run_in_process(&config, &whole, false);
+    let mut boxed = config.clone();
+    boxed.train.max_minutes = 1e-4;
+    assert_eq!(
+        train_in_process(&boxed, &split, false).unwrap().iteration,
+        1
+    );
+    run_in_process(&config, &split, true);
+    let state = final_state(&whole);
+    assert!(
+        state.keys().any(|k| k.starts_with("ema.")),
+        "the checkpoint keeps the average"
+    );
+    assert_same_state(&whole, &split);
+
+    // The log scores the average as `heldout_*` and the trained weights as `heldout_raw_*`,
+    // and `eval` agrees with each; the two differ.
+    let last = metric_lines(&whole).pop().unwrap();
+    let (average, trained) = (
+        eval_scores(&whole, Weights::Inference),
+        eval_scores(&whole, Weights::Trained),
+    );
+    for (key, value) in &average {
+        let logged = last[format!("heldout_{key}")].as_f64().unwrap();
+        assert!((logged - value).abs() < 1e-5, "{key}: {logged} vs {value}");
+        let logged = last[format!("heldout_raw_{key}")].as_f64().unwrap();
+        assert!(
+            (logged - trained[key]).abs() < 1e-5,
+            "raw {key}: {logged} vs {}",
+            trained[key]
+        );
+    }
+    assert_ne!(average["a2b_l1"], trained["a2b_l1"]);
 }
 
 fn binary() -> Command {

@@ -148,3 +148,60 @@ fn the_identity_term_is_each_generator_applied_to_its_own_domain() {
     let report = trainer.step(batch(&config, &device), batch(&config, &device));
     assert_eq!(report.loss("loss_identity"), None);
 }
+
+/// G_AB's weights, flattened in path order.
+fn g_ab_weights(trainer: &Trainer) -> Vec<f32> {
+    trainer
+        .generators
+        .g_ab
+        .collect(None, None, false)
+        .into_iter()
+        .flat_map(|t| {
+            let bytes = t.to_bytes().unwrap().to_vec();
+            bytes
+                .chunks_exact(4)
+                .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
+/// How much one step at `iteration` moves each of G_AB's weights.
+fn first_step(config: &Config, iteration: u64) -> Vec<f32> {
+    let device = Device::default().autodiff();
+    device.seed(11);
+    let mut trainer = Trainer::new(config.clone(), &device).unwrap();
+    let (a, b) = (batch(config, &device), batch(config, &device));
+    trainer.set_iteration(iteration);
+    let before = g_ab_weights(&trainer);
+    device.seed(12);
+    trainer.step(a, b);
+    let after = g_ab_weights(&trainer);
+    before.iter().zip(&after).map(|(x, y)| y - x).collect()
+}
+
+#[test]
+fn the_learning_rate_decay_scales_the_step() {
+    let mut config = small(Preset::Seed);
+    config.train.iterations = 10;
+    let constant = first_step(&config, 8);
+    // Iteration 8 of 10 with the last 4 decaying: half the rate.
+    config.optimizer.decay_iterations = 4;
+    assert_eq!(config.learning_rate(8), 0.5 * config.optimizer.lr);
+    let decayed = first_step(&config, 8);
+    // Adam's first step moves no weight by more than lr, and those with a gradient far above
+    // epsilon by lr itself; the generators' gradients differ between the two runs (the
+    // discriminators' step before is halved too), so the largest moves are compared.
+    let largest = |step: &[f32]| step.iter().fold(0f32, |m, x| m.max(x.abs())) as f64;
+    let lr = config.optimizer.lr;
+    assert!(
+        (largest(&constant) / lr - 1.0).abs() < 1e-2,
+        "{}",
+        largest(&constant)
+    );
+    assert!(
+        (largest(&decayed) / lr - 0.5).abs() < 1e-2,
+        "{}",
+        largest(&decayed)
+    );
+}

@@ -9,6 +9,7 @@ use discogan::bench::{BenchOptions, bench};
 use discogan::eval::{evaluate, table};
 use discogan::model::{export_torch, import_torch};
 use discogan::train::Trainer;
+use discogan::train::checkpoint::Weights;
 use discogan::train::run::RunDir;
 use discogan::translate::{Direction, Translator};
 
@@ -27,6 +28,9 @@ pub(crate) struct TranslateArgs {
     /// A checkpoint folder of the run (default: the latest).
     #[arg(long)]
     checkpoint: Option<PathBuf>,
+    /// Use the trained weights even where the run kept a moving average (`train.ema_decay`).
+    #[arg(long)]
+    raw: bool,
     /// Image files or folders.
     #[arg(required = true)]
     inputs: Vec<PathBuf>,
@@ -51,6 +55,10 @@ pub(crate) struct ExportArgs {
     /// The safetensors file to write.
     #[arg(long)]
     out: PathBuf,
+    /// Export the trained generators even where the run kept a moving average
+    /// (`train.ema_decay`).
+    #[arg(long)]
+    raw: bool,
 }
 
 #[derive(Args)]
@@ -65,6 +73,15 @@ pub(crate) struct ImportArgs {
     out: PathBuf,
 }
 
+/// The weights `--raw` asks for.
+fn weights(raw: bool) -> Weights {
+    if raw {
+        Weights::Trained
+    } else {
+        Weights::Inference
+    }
+}
+
 pub(crate) fn translate_command(args: TranslateArgs) -> Result<()> {
     let direction = if args.b2a {
         Direction::BToA
@@ -73,8 +90,13 @@ pub(crate) fn translate_command(args: TranslateArgs) -> Result<()> {
     };
     let device = parse_device(&args.device)?;
     let run = RunDir::new(&args.run);
-    let translator =
-        Translator::from_checkpoint(&run, args.checkpoint.as_deref(), direction, &device)?;
+    let translator = Translator::from_checkpoint(
+        &run,
+        args.checkpoint.as_deref(),
+        weights(args.raw),
+        direction,
+        &device,
+    )?;
     let written =
         translator.translate_files(&args.inputs, &args.out, args.keep_size, args.batch)?;
     println!("wrote {} image(s) to {}", written.len(), args.out.display());
@@ -87,7 +109,12 @@ pub(crate) fn export_command(args: ExportArgs) -> Result<()> {
     let path = discogan::train::checkpoint::latest(&run.checkpoints())?
         .with_context(|| format!("no checkpoint in {}", args.run.display()))?;
     let trainer = Trainer::load_checkpoint(config, &path, &Device::flex().autodiff())?;
-    export_torch(&trainer.generators, &trainer.discriminators, &args.out)?;
+    let generators = if args.raw {
+        trainer.generators.clone()
+    } else {
+        trainer.inference_generators()
+    };
+    export_torch(&generators, &trainer.discriminators, &args.out)?;
     println!("wrote {} (from {})", args.out.display(), path.display());
     Ok(())
 }
@@ -142,6 +169,9 @@ pub(crate) struct EvalArgs {
     /// A checkpoint folder of the run (default: the latest).
     #[arg(long)]
     checkpoint: Option<PathBuf>,
+    /// Score the trained weights even where the run kept a moving average (`train.ema_decay`).
+    #[arg(long)]
+    raw: bool,
     /// Where to write the JSON report (default: RUN_DIR/eval.json).
     #[arg(long)]
     json: Option<PathBuf>,
@@ -159,7 +189,16 @@ pub(crate) fn eval_command(args: EvalArgs) -> Result<()> {
     let run = RunDir::new(&args.run);
     let device = parse_device(&args.device)?;
     let checkpoint = args.checkpoint.as_deref();
-    let reports = evaluate(&run, checkpoint, &args.a, &args.b, &directions, &device)?;
+    let weights = weights(args.raw);
+    let reports = evaluate(
+        &run,
+        checkpoint,
+        weights,
+        &args.a,
+        &args.b,
+        &directions,
+        &device,
+    )?;
     print!("{}", table(&reports));
     let json = serde_json::to_string_pretty(&reports)?;
     let path = args.json.unwrap_or_else(|| run.root.join("eval.json"));

@@ -18,6 +18,7 @@ use serde::Serialize;
 
 use crate::data::{AlphaMode, Preprocess, list_images, open};
 use crate::error::Result;
+use crate::train::checkpoint::Weights;
 use crate::train::run::RunDir;
 use crate::translate::{Direction, Translator};
 
@@ -91,18 +92,19 @@ pub fn load_folder(dir: &Path) -> Result<Vec<Named>> {
         .collect()
 }
 
-/// Evaluates `run` (at `checkpoint`, or its latest) on the folders `a` and `b` in each of
-/// `directions`.
+/// Evaluates `run` (at `checkpoint`, or its latest, with the `weights` asked for) on the
+/// folders `a` and `b` in each of `directions`.
 pub fn evaluate(
     run: &RunDir,
     checkpoint: Option<&Path>,
+    weights: Weights,
     a: &Path,
     b: &Path,
     directions: &[Direction],
     device: &Device,
 ) -> Result<Vec<DirectionReport>> {
-    let forward = Translator::from_checkpoint(run, checkpoint, Direction::AToB, device)?;
-    let backward = Translator::from_checkpoint(run, checkpoint, Direction::BToA, device)?;
+    let forward = Translator::from_checkpoint(run, checkpoint, weights, Direction::AToB, device)?;
+    let backward = Translator::from_checkpoint(run, checkpoint, weights, Direction::BToA, device)?;
     let (images_a, images_b) = (load_folder(a)?, load_folder(b)?);
     Ok(evaluate_images(
         &forward, &backward, &images_a, &images_b, directions,

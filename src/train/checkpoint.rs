@@ -1,5 +1,6 @@
-//! Checkpoints: the four networks, both optimisers' state and the iteration, in one folder
-//! per checkpoint that appears atomically (written under a temporary name, then renamed).
+//! Checkpoints: the four networks, both optimisers' state, the generators' moving average
+//! (when the run keeps one) and the iteration, in one folder per checkpoint that appears
+//! atomically (written under a temporary name, then renamed).
 //!
 //! Nothing else needs saving for an exact resume: every random choice of a run (data order,
 //! augmentation, dropout) is a function of the seed and the iteration.
@@ -18,6 +19,18 @@ use crate::model::{Generators, ModelConfig};
 
 const PREFIX: &str = "iter-";
 const STATE: &str = "state.json";
+const GENERATORS: &str = "generators.bpk";
+const AVERAGED: &str = "generators_ema.bpk";
+
+/// Which generator weights of a checkpoint to use.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Weights {
+    /// The moving average when the run kept one (`train.ema_decay`), else the trained weights.
+    #[default]
+    Inference,
+    /// The trained weights.
+    Trained,
+}
 
 /// What a checkpoint records besides tensors.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -93,8 +106,14 @@ impl Trainer {
         let err = |e: burn::store::RecordError| e.to_string();
         self.generators
             .clone()
-            .save_file(dir.join("generators.bpk"))
+            .save_file(dir.join(GENERATORS))
             .map_err(err)?;
+        if let Some(averaged) = self.averaged_generators() {
+            averaged
+                .clone()
+                .save_file(dir.join(AVERAGED))
+                .map_err(err)?;
+        }
         self.discriminators
             .clone()
             .save_file(dir.join("discriminators.bpk"))
@@ -116,7 +135,8 @@ impl Trainer {
         let text = fs::read_to_string(&state_path).map_err(|e| Error::io(&state_path, e))?;
         let state: CheckpointState =
             serde_json::from_str(&text).map_err(|e| fail(path, format!("{STATE}: {e}")))?;
-        let generators = load_generators(&config.model, path, device)?;
+        let generators = load_file(&config.model, path, GENERATORS, device)?;
+        let averaged = config.train.ema_decay > 0.0;
         let discriminators = config
             .model
             .init_discriminators(device)?
@@ -134,6 +154,23 @@ impl Trainer {
             .map_err(|e| fail(path, format!("optim_d.bpk: {e}")))?;
         trainer.set_optimizers(optim_g, optim_d);
         trainer.set_iteration(state.iteration);
+        if averaged {
+            if path.join(AVERAGED).is_file() {
+                let plain = device.clone().without_autodiff();
+                trainer.set_averaged_generators(load_file(
+                    &trainer.config().model,
+                    path,
+                    AVERAGED,
+                    &plain,
+                )?);
+            } else {
+                // A run that starts averaging on resume: the average starts at the weights.
+                tracing::warn!(
+                    "{} has no {AVERAGED}: the moving average starts from the trained weights",
+                    path.display()
+                );
+            }
+        }
         Ok(trainer)
     }
 }
@@ -152,15 +189,29 @@ fn remove_partials(dir: &Path) -> Result<()> {
     Ok(())
 }
 
-/// The two generators stored in checkpoint folder `path`, built for `model` on `device`.
-pub fn load_generators(model: &ModelConfig, path: &Path, device: &Device) -> Result<Generators> {
+/// The two generators stored in checkpoint folder `path` (the `weights` asked for), built for
+/// `model` on `device`.
+pub fn load_generators(
+    model: &ModelConfig,
+    path: &Path,
+    weights: Weights,
+    device: &Device,
+) -> Result<Generators> {
+    let file = match weights {
+        Weights::Inference if path.join(AVERAGED).is_file() => AVERAGED,
+        _ => GENERATORS,
+    };
+    load_file(model, path, file, device)
+}
+
+fn load_file(model: &ModelConfig, path: &Path, file: &str, device: &Device) -> Result<Generators> {
     model
         .init_generators(device)?
-        .try_load_file(path.join("generators.bpk"))
+        .try_load_file(path.join(file))
         .map_err(|e| {
             fail(
                 path,
-                format!("generators.bpk: {e} (was it trained with another model configuration?)"),
+                format!("{file}: {e} (was it trained with another model configuration?)"),
             )
         })
 }

@@ -8,6 +8,7 @@ use super::Trainer;
 use crate::data::{Dataset, Source, read};
 use crate::error::Result;
 use crate::eval::{DirectionReport, Named, Prepared, file_name};
+use crate::model::Generators;
 use crate::translate::{Direction, Translator};
 
 /// The test images of both domains, decoded and paired once, with the baselines scored.
@@ -38,25 +39,42 @@ impl HeldOut {
     }
 
     /// Scores the trainer's current generators (in inference mode): metric-log entries named
-    /// `heldout_{a2b,b2a}_{l1,psnr,ssim,top1,top5,recon_l1}`, and a one-line summary.
+    /// `heldout_{a2b,b2a}_{l1,psnr,ssim,top1,top5,recon_l1}`, and a one-line summary. When the
+    /// run keeps a moving average, those are the average's scores, and the trained weights'
+    /// are logged too, as `heldout_raw_*`.
     pub(crate) fn evaluate(
         &self,
         trainer: &Trainer,
         device: &Device,
     ) -> (Map<String, Value>, String) {
-        let g = &trainer.generators;
+        let (mut map, summary) =
+            self.score(&trainer.inference_generators(), "heldout", trainer, device);
+        if trainer.averaged_generators().is_some() {
+            let (raw, _) = self.score(&trainer.generators, "heldout_raw", trainer, device);
+            map.extend(raw);
+        }
+        (map, summary)
+    }
+
+    fn score(
+        &self,
+        g: &Generators,
+        prefix: &str,
+        trainer: &Trainer,
+        device: &Device,
+    ) -> (Map<String, Value>, String) {
         let config = trainer.config();
         let forward = Translator::new(g.g_ab.clone(), config, device);
         let backward = Translator::new(g.g_ba.clone(), config, device);
-        entries(&self.prepared.score(&forward, &backward))
+        entries(&self.prepared.score(&forward, &backward), prefix)
     }
 }
 
-fn entries(reports: &[DirectionReport]) -> (Map<String, Value>, String) {
+fn entries(reports: &[DirectionReport], prefix: &str) -> (Map<String, Value>, String) {
     let mut map = Map::new();
     let mut summary = Vec::new();
     for r in reports {
-        let key = |what: &str| format!("heldout_{}_{what}", r.direction);
+        let key = |what: &str| format!("{prefix}_{}_{what}", r.direction);
         if let Some(s) = &r.model {
             for (what, value) in [
                 ("l1", s.l1),

@@ -2,6 +2,7 @@
 
 mod adam;
 pub mod checkpoint;
+pub mod ema;
 mod grads;
 mod heldout;
 pub mod run;

@@ -11,7 +11,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
-use burn::module::Module;
 use burn::tensor::{Device, Tensor, TensorData};
 
 use super::heldout::HeldOut;
@@ -360,7 +359,7 @@ impl SampleSet {
         device: &Device,
     ) -> Result<PathBuf> {
         // Inference mode: no dropout, BatchNorm with running statistics.
-        let g = trainer.generators.valid();
+        let g = trainer.inference_generators();
         let plain = device.clone().without_autodiff();
         let a = Tensor::<4>::from_data(TensorData::new(self.a.clone(), self.shape), &plain);
         let b = Tensor::<4>::from_data(TensorData::new(self.b.clone(), self.shape), &plain);

@@ -6,6 +6,7 @@ use burn::optim::{GradientsParams, ModuleOptimizer};
 use burn::tensor::{Device, Tensor};
 
 use super::adam::FusedAdam;
+use super::ema;
 use crate::config::{Config, ObjectiveKind, Schedule, Variant};
 use crate::error::Result;
 use crate::loss::{self, GanLoss};
@@ -72,6 +73,8 @@ pub struct Trainer {
     pub discriminators: Discriminators,
     optim_g: ModuleOptimizer,
     optim_d: ModuleOptimizer,
+    /// The moving average of the generators (`train.ema_decay`), on the inference device.
+    averaged: Option<Generators>,
     config: Config,
     iteration: u64,
 }
@@ -93,11 +96,13 @@ impl Trainer {
     ) -> Result<Self> {
         config.validate()?;
         let adam = FusedAdam::new(&config.optimizer);
+        let averaged = (config.train.ema_decay > 0.0).then(|| generators.valid());
         Ok(Self {
             generators,
             discriminators,
             optim_g: ModuleOptimizer::from(adam.clone()),
             optim_d: ModuleOptimizer::from(adam),
+            averaged,
             config,
             iteration: 0,
         })
@@ -127,6 +132,28 @@ impl Trainer {
     pub fn set_optimizers(&mut self, optim_g: ModuleOptimizer, optim_d: ModuleOptimizer) {
         self.optim_g = optim_g;
         self.optim_d = optim_d;
+    }
+
+    /// The moving average of the generators, when the run keeps one (`train.ema_decay`).
+    pub fn averaged_generators(&self) -> Option<&Generators> {
+        self.averaged.as_ref()
+    }
+
+    /// Replaces the moving average (e.g. with one restored from a checkpoint). Ignored when the
+    /// run keeps none.
+    pub fn set_averaged_generators(&mut self, averaged: Generators) {
+        if self.averaged.is_some() {
+            self.averaged = Some(averaged);
+        }
+    }
+
+    /// The generators that translate, in inference mode: the moving average when the run keeps
+    /// one, else the trained weights.
+    pub fn inference_generators(&self) -> Generators {
+        match &self.averaged {
+            Some(averaged) => averaged.clone(),
+            None => self.generators.valid(),
+        }
     }
 
     /// The sides that iteration `iteration` updates, in order.
@@ -169,7 +196,7 @@ impl Trainer {
                 Side::Generators => self.generator_loss(&real_a, &real_b, &images, &mut report),
             };
             let grads = loss.backward();
-            let lr = self.config.optimizer.lr;
+            let lr = self.config.learning_rate(self.iteration);
             match side {
                 Side::Discriminators => {
                     let grads = GradientsParams::from_grads(grads, &self.discriminators);
@@ -182,6 +209,12 @@ impl Trainer {
                     observer.gradients(side, &grads);
                     let generators = take_module(&mut self.generators);
                     self.generators = self.optim_g.step(lr, generators, grads);
+                    if let Some(averaged) = self.averaged.take() {
+                        let decay = self.config.train.ema_decay;
+                        let generators = &self.generators;
+                        self.averaged =
+                            Some(ema::update(averaged, generators, decay, self.iteration));
+                    }
                 }
             }
         }
