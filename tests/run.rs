@@ -226,36 +226,12 @@ fn held_out_scores_in_the_metrics_log_are_those_of_eval() {
         "the scores join the losses: {last}"
     );
 
-    let emoji = Path::new(env!("CARGO_MANIFEST_DIR")).join("data/emoji");
-    let _guard = random_stream();
-    let reports = discogan::eval::evaluate(
-        &RunDir::new(&run),
-        None,
-        Weights::Inference,
-        &emoji.join("testA"),
-        &emoji.join("testB"),
-        &[
-            discogan::translate::Direction::AToB,
-            discogan::translate::Direction::BToA,
-        ],
-        &Device::default(),
-    )
-    .unwrap();
-    for report in &reports {
-        let key = |what: &str| format!("heldout_{}_{what}", report.direction);
-        let model = report.model.as_ref().unwrap();
-        for (what, expected) in [
-            ("l1", model.l1),
-            ("ssim", model.ssim),
-            ("top1", model.top1),
-            ("recon_l1", report.reconstruction_l1),
-        ] {
-            let logged = last[key(what)].as_f64().unwrap();
-            assert!(
-                (logged - expected).abs() < 1e-5,
-                "{what}: {logged} vs {expected}"
-            );
-        }
+    for (key, expected) in eval_scores(&run, Weights::Inference) {
+        let logged = last[format!("heldout_{key}")].as_f64().unwrap();
+        assert!(
+            (logged - expected).abs() < 1e-5,
+            "{key}: {logged} vs {expected}"
+        );
     }
 }
 
@@ -281,12 +257,14 @@ fn eval_scores(run: &Path, weights: Weights) -> BTreeMap<String, f64> {
         let model = r.model.as_ref().unwrap();
         for (what, value) in [
             ("l1", model.l1),
+            ("ssim", model.ssim),
             ("top1", model.top1),
             ("recon_l1", r.reconstruction_l1),
         ] {
             scores.insert(format!("{}_{what}", r.direction), value);
         }
     }
+    assert_eq!(scores.len(), 8, "two directions, four scores each");
     scores
 }
 

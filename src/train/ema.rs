@@ -125,4 +125,37 @@ mod tests {
         // The trained modules are untouched.
         assert_eq!(weights(&second), w2);
     }
+
+    #[test]
+    fn running_statistics_are_copied_not_averaged() {
+        use crate::model::Architecture;
+        use burn::store::ModuleSnapshot;
+        use burn::tensor::Distribution;
+
+        let model = ModelConfig {
+            architecture: Architecture::Paper,
+            width: 4,
+            image_size: 32,
+            ..ModelConfig::default()
+        };
+        let device = Device::flex().autodiff();
+        device.seed(2);
+        let average = model.init_generators(&device).unwrap().valid();
+        let current = model.init_generators(&device).unwrap();
+        // A training-mode forward pass moves the running statistics away from their start.
+        let x = Tensor::<4>::random([2, 3, 32, 32], Distribution::Default, &device);
+        let _ = current.g_ab.forward(x);
+        let running = |g: &Generators| -> Vec<(String, Vec<u8>)> {
+            g.collect(None, None, false)
+                .into_iter()
+                .filter(|t| t.name.contains("running_"))
+                .map(|t| (t.name.clone(), t.to_bytes().unwrap().to_vec()))
+                .collect()
+        };
+        let before = running(&average);
+        assert!(!before.is_empty(), "the paper generator has BatchNorm");
+        assert_ne!(before, running(&current));
+        let updated = update(average, &current, 0.9, 1000);
+        assert_eq!(running(&updated), running(&current));
+    }
 }
