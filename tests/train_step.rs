@@ -149,15 +149,11 @@ fn the_identity_term_is_each_generator_applied_to_its_own_domain() {
     assert_eq!(report.loss("loss_identity"), None);
 }
 
-/// G_AB's weights, flattened in path order.
+/// G_AB's trainable weights ([`params`]), flattened in path order.
 fn g_ab_weights(trainer: &Trainer) -> Vec<f32> {
-    trainer
-        .generators
-        .g_ab
-        .collect(None, None, false)
-        .into_iter()
-        .flat_map(|t| {
-            let bytes = t.to_bytes().unwrap().to_vec();
+    params(&trainer.generators.g_ab)
+        .into_values()
+        .flat_map(|bytes| {
             bytes
                 .chunks_exact(4)
                 .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))

@@ -136,7 +136,6 @@ impl Trainer {
         let state: CheckpointState =
             serde_json::from_str(&text).map_err(|e| fail(path, format!("{STATE}: {e}")))?;
         let generators = load_file(&config.model, path, GENERATORS, device)?;
-        let averaged = config.train.ema_decay > 0.0;
         let discriminators = config
             .model
             .init_discriminators(device)?
@@ -154,7 +153,8 @@ impl Trainer {
             .map_err(|e| fail(path, format!("optim_d.bpk: {e}")))?;
         trainer.set_optimizers(optim_g, optim_d);
         trainer.set_iteration(state.iteration);
-        if averaged {
+        // The trainer keeps an average when the configuration asks for one.
+        if trainer.averaged_generators().is_some() {
             if path.join(AVERAGED).is_file() {
                 let plain = device.clone().without_autodiff();
                 trainer.set_averaged_generators(load_file(
