@@ -104,13 +104,22 @@ pub fn bench(options: &BenchOptions) -> Result<BenchResult> {
     config.model.width = options.width;
     // As bench_torch.py: one discriminator and one generator update per iteration, both arches.
     config.objective.schedule = Schedule::Every;
+    config.train.batch_size = options.batch;
     let config = config.with_overrides(&options.overrides)?;
+    config.validate()?;
+    if options.iters == 0 {
+        return Err(crate::error::Error::config(
+            "bench --iters",
+            "must be at least 1",
+        ));
+    }
+    crate::train::memory::check(&config, crate::train::memory::available_bytes())?;
     let device = &options.device;
     device.seed(0);
     let mut trainer = Trainer::new(config.clone(), device)?;
     let (lo, hi) = config.model.architecture.pixel_range();
     let size = config.model.image_size;
-    let shape = [options.batch, config.model.channels, size, size];
+    let shape = [config.train.batch_size, config.model.channels, size, size];
     let batch = || {
         Tensor::<4>::random(
             shape,
@@ -156,7 +165,7 @@ pub fn bench(options: &BenchOptions) -> Result<BenchResult> {
             Preset::Seed => "seed".into(),
             Preset::Paper => "paper".into(),
         },
-        batch: options.batch,
+        batch: config.train.batch_size,
         size,
         width: config.model.width,
         threads: rayon::current_num_threads(),
@@ -164,8 +173,8 @@ pub fn bench(options: &BenchOptions) -> Result<BenchResult> {
         ms_per_iter_median: round(med, 1),
         ms_min: round(min, 1),
         ms_max: round(max, 1),
-        images_per_s: round(options.batch as f64 / (med / 1000.0), 2),
+        images_per_s: round(config.train.batch_size as f64 / (med / 1000.0), 2),
         peak_rss_mb: round(peak_rss_mb(), 0),
-        translate_images_per_s: round(options.batch as f64 / translate_med.max(1e-9), 2),
+        translate_images_per_s: round(config.train.batch_size as f64 / translate_med.max(1e-9), 2),
     })
 }

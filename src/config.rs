@@ -4,7 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::data::DataConfig;
+use crate::data::{DataConfig, Preprocess};
 use crate::error::{Error, Result};
 use crate::loss::{Distance, GanLoss};
 use crate::model::{Architecture, ModelConfig};
@@ -61,8 +61,9 @@ pub struct ObjectiveConfig {
     pub hinge_margin: f32,
     /// λ_cyc, the weight of the reconstruction term (seed objective).
     pub lambda_cycle: f64,
-    /// λ_pw, the weight of the pixelwise term (seed objective; paired data only).
-    pub lambda_pixelwise: f64,
+    /// λ_pw, the weight of the pixelwise term (seed objective; paired data only). Unset: 10
+    /// when the data are paired (`data.paired`), else 0 — see [`Config::pixelwise_weight`].
+    pub lambda_pixelwise: Option<f64>,
     /// λ_id, the weight of the identity-mapping term `½ [d(G_AB(b), b) + d(G_BA(a), a)]`
     /// (CycleGAN's; either objective, 0 = off): it keeps colours and layout that both domains
     /// share, which the cycle alone lets the generators permute.
@@ -88,7 +89,7 @@ impl Default for ObjectiveConfig {
             distance: Distance::Mse,
             hinge_margin: 0.05,
             lambda_cycle: 10.0,
-            lambda_pixelwise: 0.0,
+            lambda_pixelwise: None,
             lambda_identity: 0.0,
             starting_rate: 0.01,
             default_rate: 0.5,
@@ -244,7 +245,9 @@ impl Config {
         self.model.validate()?;
         let o = &self.objective;
         non_negative("objective.lambda_cycle", o.lambda_cycle)?;
-        non_negative("objective.lambda_pixelwise", o.lambda_pixelwise)?;
+        if let Some(weight) = o.lambda_pixelwise {
+            non_negative("objective.lambda_pixelwise", weight)?;
+        }
         non_negative("objective.lambda_identity", o.lambda_identity)?;
         non_negative("objective.hinge_margin", f64::from(o.hinge_margin))?;
         unit_interval("objective.starting_rate", o.starting_rate)?;
@@ -275,7 +278,13 @@ impl Config {
         }
         unit_interval("optimizer.beta1", f64::from(p.beta1))?;
         unit_interval("optimizer.beta2", f64::from(p.beta2))?;
-        non_negative("optimizer.epsilon", f64::from(p.epsilon))?;
+        if !(p.epsilon.is_finite() && p.epsilon > 0.0) {
+            // Adam divides by √v + ε: at 0 the first step of a parameter with no gradient is 0/0.
+            return Err(Error::config(
+                "optimizer.epsilon",
+                format!("must be positive, got {}", p.epsilon),
+            ));
+        }
         non_negative("optimizer.weight_decay", f64::from(p.weight_decay))?;
         if p.decay_iterations > self.train.iterations {
             return Err(Error::config(
@@ -317,6 +326,78 @@ impl Config {
             ));
         }
         Ok(())
+    }
+
+    /// The preprocessing of training images this configuration asks for.
+    pub fn preprocess(&self) -> Preprocess {
+        let m = &self.model;
+        let d = &self.data;
+        Preprocess {
+            channels: m.channels,
+            image_size: m.image_size,
+            load_size: if d.load_size == 0 {
+                m.image_size
+            } else {
+                d.load_size
+            },
+            random_crop: d.random_crop,
+            flip: d.flip,
+            alpha: d.alpha,
+            range: m.architecture.pixel_range(),
+        }
+    }
+
+    /// The preprocessing of images to translate: the whole image resized to the model's size,
+    /// no crop, no flip.
+    pub fn inference_preprocess(&self) -> Preprocess {
+        Preprocess {
+            load_size: self.model.image_size,
+            random_crop: false,
+            flip: false,
+            ..self.preprocess()
+        }
+    }
+
+    /// λ_pw as trained: `objective.lambda_pixelwise` where set, else 10 on paired data (the
+    /// pixelwise loss is what pairing is for) and 0 otherwise.
+    pub fn pixelwise_weight(&self) -> f64 {
+        self.objective
+            .lambda_pixelwise
+            .unwrap_or(if self.data.paired { 10.0 } else { 0.0 })
+    }
+
+    /// The configuration with every data path absolute (against the current folder), so that
+    /// a run folder's `config.toml` means the same wherever it is resumed from.
+    pub fn with_absolute_paths(mut self) -> Result<Self> {
+        let d = &mut self.data;
+        for path in [
+            &mut d.root,
+            &mut d.train_a,
+            &mut d.train_b,
+            &mut d.test_a,
+            &mut d.test_b,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            *path = std::path::absolute(&*path).map_err(|e| Error::io(&*path, e))?;
+        }
+        Ok(self)
+    }
+
+    /// Reads the configuration file `path` whose contents are `text`. An empty file is an
+    /// error, not the defaults: every file this program writes has every key.
+    pub fn from_file_text(path: &std::path::Path, text: &str) -> Result<Self> {
+        if text.trim().is_empty() {
+            return Err(Error::Data {
+                path: path.to_path_buf(),
+                reason: "the configuration file is empty".into(),
+            });
+        }
+        Self::from_toml(text).map_err(|e| Error::Data {
+            path: path.to_path_buf(),
+            reason: e.to_string(),
+        })
     }
 
     /// The learning rate of iteration `iteration` (counting from 0): `optimizer.lr`, falling
@@ -480,7 +561,7 @@ mod tests {
                 "objective.lambda_cycle",
             ),
             (
-                |c| c.objective.lambda_pixelwise = f64::NAN,
+                |c| c.objective.lambda_pixelwise = Some(f64::NAN),
                 "objective.lambda_pixelwise",
             ),
             (|c| c.model.image_size = 48, "model.image_size"),
@@ -493,6 +574,7 @@ mod tests {
                 "objective.kind",
             ),
             (|c| c.optimizer.lr = 0.0, "optimizer.lr"),
+            (|c| c.optimizer.epsilon = 0.0, "optimizer.epsilon"),
             (|c| c.optimizer.beta1 = 1.5, "optimizer.beta1"),
             (|c| c.data.load_size = 32, "data.load_size"),
             (|c| c.train.batch_size = 0, "train.batch_size"),

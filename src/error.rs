@@ -29,8 +29,9 @@ pub enum Error {
         /// What is wrong with it.
         reason: String,
     },
-    /// A file that could not be read or written.
-    #[error("{path}: {source}")]
+    /// A file that could not be read or written. (The message names the file; the operating
+    /// system's reason is the error's source, which `{:#}` and error reporters print after it.)
+    #[error("{path}")]
     Io {
         /// The file or folder.
         path: PathBuf,
@@ -55,9 +56,31 @@ pub enum Error {
         /// Its value.
         value: f32,
     },
-    /// A tensor of the wrong shape handed to a network or a loss.
-    #[error("shape mismatch: {0}")]
-    Shape(String),
+    /// A tensor the compute backend could not hand back.
+    #[error("the compute backend failed: {0}")]
+    Backend(String),
+    /// A run folder that another process is writing (training or importing into it).
+    #[error("{path} is in use by {holder} (one writer per run folder); wait for it to end")]
+    Locked {
+        /// The run folder.
+        path: PathBuf,
+        /// Who holds the lock, e.g. `process 1234`.
+        holder: String,
+    },
+    /// A configuration too large for the memory this machine has free.
+    #[error(
+        "not enough memory: this configuration needs about {needed_mib} MiB ({detail}), and \
+         {available_mib} MiB are available; lower train.batch_size, model.width or \
+         model.image_size"
+    )]
+    Memory {
+        /// The estimate, in MiB.
+        needed_mib: u64,
+        /// What it is made of.
+        detail: String,
+        /// What the system reports as available, in MiB.
+        available_mib: u64,
+    },
 }
 
 impl Error {

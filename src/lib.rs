@@ -4,9 +4,11 @@
 //! - [`model`]: the networks (the design document's U-Net and PatchGAN; the paper's nets).
 //! - [`loss`]: every equation of the objective.
 //! - [`config`]: the configuration and its presets.
-//! - [`train`]: the training iteration.
+//! - [`rundir`]: the run folder (layout, lock, atomic writes, checkpoints).
+//! - [`train`]: the training iteration and whole runs.
 #![warn(missing_docs)]
 
+pub mod atomic;
 pub mod bench;
 pub mod config;
 pub mod data;
@@ -16,6 +18,7 @@ pub mod grid;
 pub mod loss;
 pub mod model;
 pub mod rng;
+pub mod rundir;
 pub mod toy;
 pub mod train;
 pub mod translate;

@@ -5,6 +5,8 @@ mod malloc;
 
 fn main() -> std::process::ExitCode {
     malloc::tune();
+    // Crash points of the fault-injection tests, from FAILPOINTS (nothing in a normal build).
+    let _failpoints = fail::FailScenario::setup();
     match cli::run() {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(error) => {

@@ -11,8 +11,7 @@ use crate::config::Config;
 use crate::data::{Preprocess, list_images, open, to_image};
 use crate::error::{Error, Result};
 use crate::model::Generator;
-use crate::train::checkpoint::{self, Weights};
-use crate::train::run::{RunDir, preprocess};
+use crate::rundir::{RunDir, Weights, load_generators, write_png};
 
 /// Which generator to apply.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -49,13 +48,10 @@ impl Translator {
         let config = run.read_config()?;
         let path = match checkpoint {
             Some(path) => path.to_path_buf(),
-            None => checkpoint::latest(&run.checkpoints())?.ok_or_else(|| Error::Checkpoint {
-                path: run.checkpoints(),
-                reason: "no checkpoint in this run folder".into(),
-            })?,
+            None => run.checkpoints().require_latest()?,
         };
         let plain = device.clone().without_autodiff();
-        let generators = checkpoint::load_generators(&config.model, &path, weights, &plain)?;
+        let generators = load_generators(&config.model, &path, weights, &plain)?;
         let generator = match direction {
             Direction::AToB => generators.g_ab,
             Direction::BToA => generators.g_ba,
@@ -65,16 +61,9 @@ impl Translator {
 
     /// `generator` (of a run configured by `config`) in inference mode on `device`.
     pub fn new(generator: Generator, config: &Config, device: &Device) -> Self {
-        // Inference sees the whole image resized to the model's size: no crop, no flip.
-        let prep = Preprocess {
-            load_size: config.model.image_size,
-            random_crop: false,
-            flip: false,
-            ..preprocess(config)
-        };
         Self {
             generator: generator.valid(),
-            prep,
+            prep: config.inference_preprocess(),
             device: device.clone().without_autodiff(),
         }
     }
@@ -85,9 +74,9 @@ impl Translator {
     }
 
     /// Translates images of any size; the results are at the model's size.
-    pub fn translate_images(&self, images: &[DynamicImage]) -> Vec<DynamicImage> {
+    pub fn translate_images(&self, images: &[DynamicImage]) -> Result<Vec<DynamicImage>> {
         if images.is_empty() {
-            return Vec::new();
+            return Ok(Vec::new());
         }
         let s = self.prep.image_size;
         let c = self.prep.channels;
@@ -104,15 +93,16 @@ impl Translator {
             .forward(x)
             .into_data()
             .try_to_vec::<f32>()
-            .unwrap_or_default();
-        y.chunks_exact(c * s * s)
+            .map_err(|e| Error::Backend(format!("the translations: {e:?}")))?;
+        Ok(y.chunks_exact(c * s * s)
             .map(|tile| to_image(tile, c, (s as u32, s as u32), self.prep.range))
-            .collect()
+            .collect())
     }
 
     /// Translates `inputs` (files, or folders of images) into PNG files in `out`, named after
     /// the inputs, `batch` images at a time. With `keep_size`, each result is resized back to
-    /// its input's size; otherwise it stays at the model's size. Returns the files written.
+    /// its input's size; otherwise it stays at the model's size. An output that would replace
+    /// one of the inputs is refused before anything is written. Returns the files written.
     pub fn translate_files(
         &self,
         inputs: &[PathBuf],
@@ -134,8 +124,10 @@ impl Translator {
                 .iter()
                 .map(|(path, _)| open(path))
                 .collect::<Result<Vec<_>>>()?;
-            for ((img, result), (_, target)) in
-                images.iter().zip(self.translate_images(&images)).zip(chunk)
+            for ((img, result), (_, target)) in images
+                .iter()
+                .zip(self.translate_images(&images)?)
+                .zip(chunk)
             {
                 let result = if keep_size
                     && (img.width(), img.height()) != (result.width(), result.height())
@@ -144,10 +136,7 @@ impl Translator {
                 } else {
                     result
                 };
-                result.save(target).map_err(|e| Error::Data {
-                    path: target.to_path_buf(),
-                    reason: format!("cannot write: {e}"),
-                })?;
+                write_png(target, &result)?;
                 written.push(target.to_path_buf());
             }
         }
@@ -173,14 +162,30 @@ fn expand_inputs(inputs: &[PathBuf]) -> Result<Vec<PathBuf>> {
     Ok(files)
 }
 
-/// `out/<input stem>.png` for each input; two inputs with the same stem are an error.
+/// `out/<input stem>.png` for each input; two inputs with the same stem, or an output that is
+/// one of the inputs, are errors.
 fn output_names(files: &[PathBuf], out: &Path) -> Result<Vec<PathBuf>> {
     let mut seen: BTreeMap<PathBuf, &PathBuf> = BTreeMap::new();
+    // The inputs as the file system names them, to compare through links and `..`.
+    let inputs: Vec<PathBuf> = files
+        .iter()
+        .filter_map(|f| std::fs::canonicalize(f).ok())
+        .collect();
     files
         .iter()
         .map(|file| {
             let stem = file.file_stem().unwrap_or(file.as_os_str());
             let target = out.join(stem).with_extension("png");
+            if let Ok(existing) = std::fs::canonicalize(&target)
+                && inputs.contains(&existing)
+            {
+                return Err(Error::Data {
+                    path: target,
+                    reason: "is one of the inputs; translating would overwrite it (choose \
+                             another --out)"
+                        .into(),
+                });
+            }
             if let Some(other) = seen.insert(target.clone(), file) {
                 return Err(Error::Data {
                     path: file.clone(),

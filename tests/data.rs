@@ -4,8 +4,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use discogan::config::Config;
+use discogan::data::open_dataset;
 use discogan::data::{AlphaMode, BatchLoader, DataConfig, Dataset, Layout, Preprocess};
-use discogan::train::run::open_dataset;
 use image::{Rgba, RgbaImage};
 
 fn png(path: &Path, w: u32, h: u32, f: impl Fn(u32, u32) -> [u8; 4]) {
@@ -309,7 +309,7 @@ fn every_bad_input_is_an_error_naming_the_file() {
         };
         config.model.image_size = 32;
         // Either the header check or the first decode catches it; both name the file.
-        let err = match open_dataset(&config) {
+        let err = match open_dataset(&config.data, config.train.seed) {
             Err(e) => e.to_string(),
             Ok(dataset) => {
                 let loader = BatchLoader::new(Arc::new(dataset), prep(3, (0.0, 1.0)), 0, 4, false);
@@ -327,7 +327,7 @@ fn every_bad_input_is_an_error_naming_the_file() {
 
         // With skip_bad the run goes on without it, and says so.
         config.data.skip_bad = true;
-        let dataset = Arc::new(open_dataset(&config).unwrap());
+        let dataset = Arc::new(open_dataset(&config.data, config.train.seed).unwrap());
         let loader = BatchLoader::new(dataset.clone(), prep(3, (0.0, 1.0)), 0, 3, true);
         for i in 0..3 {
             loader.load(i).unwrap();
@@ -347,11 +347,15 @@ fn missing_and_empty_folders_are_errors_naming_them() {
         data: config_for(dir.path()),
         ..Config::default()
     };
-    let err = open_dataset(&config).unwrap_err().to_string();
+    let err = open_dataset(&config.data, config.train.seed)
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("trainA"), "{err}");
     std::fs::create_dir_all(dir.path().join("trainA")).unwrap();
     std::fs::write(dir.path().join("trainA/readme.txt"), "no images").unwrap();
-    let err = open_dataset(&config).unwrap_err().to_string();
+    let err = open_dataset(&config.data, config.train.seed)
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("trainA") && err.contains("no images"), "{err}");
 }
 

@@ -11,9 +11,9 @@ use std::time::{Duration, Instant};
 use burn::store::ModuleSnapshot;
 use burn::tensor::Device;
 use discogan::config::Config;
+use discogan::rundir::{Checkpoints, RunDir, Weights};
 use discogan::train::Trainer;
-use discogan::train::checkpoint::{self, Weights};
-use discogan::train::run::{RunDir, RunSummary, train};
+use discogan::train::run::{RunSummary, train};
 
 /// A small, fast configuration on the embedded emoji, with dropout on (so that the random
 /// stream matters).
@@ -38,7 +38,7 @@ fn small_config(iterations: u64) -> Config {
 fn final_state(run: &Path) -> BTreeMap<String, Vec<u8>> {
     let dir = RunDir::new(run);
     let config = dir.read_config().unwrap();
-    let path = checkpoint::latest(&dir.checkpoints()).unwrap().unwrap();
+    let path = dir.checkpoints().latest().unwrap().unwrap();
     // Building the networks to load into draws initial weights from the shared stream.
     let trainer = {
         let _guard = random_stream();
@@ -346,7 +346,7 @@ fn train_command(out: &Path, iterations: u64, resume: bool) -> Command {
 fn wait_for_checkpoint(run: &Path, child: &mut std::process::Child) -> PathBuf {
     let start = Instant::now();
     loop {
-        if let Some(path) = checkpoint::latest(&run.join("checkpoints")).unwrap() {
+        if let Some(path) = Checkpoints::new(run.join("checkpoints")).latest().unwrap() {
             return path;
         }
         assert!(
@@ -380,7 +380,8 @@ fn sigkill_then_resume_equals_an_uninterrupted_run() {
     wait_for_checkpoint(&killed, &mut child);
     child.kill().unwrap(); // SIGKILL, wherever it is: possibly in the middle of a checkpoint.
     child.wait().unwrap();
-    let resumed_from = checkpoint::latest(&killed.join("checkpoints"))
+    let resumed_from = Checkpoints::new(killed.join("checkpoints"))
+        .latest()
         .unwrap()
         .unwrap();
     assert!(
@@ -435,7 +436,8 @@ fn a_diverging_run_stops_with_a_clear_error_and_the_last_checkpoint_intact() {
     let err = train_in_process(&config, tmp.path(), true).unwrap_err();
     let text = err.to_string();
     assert!(text.contains("diverged at iteration"), "{text}");
-    let last = checkpoint::latest(&tmp.path().join("checkpoints"))
+    let last = Checkpoints::new(tmp.path().join("checkpoints"))
+        .latest()
         .unwrap()
         .unwrap();
     assert!(
@@ -501,7 +503,8 @@ fn train_translate_export_import_round_trip() {
         .arg(&small)
         .arg("--keep-size=false");
     // An older checkpoint than the latest, by folder.
-    let first = checkpoint::list(&run.join("checkpoints"))
+    let first = Checkpoints::new(run.join("checkpoints"))
+        .list()
         .unwrap()
         .remove(0)
         .1;

@@ -109,7 +109,7 @@ fn every_gan_loss_and_distance_trains() {
             let mut config = small(Preset::Seed);
             config.objective.gan_loss = gan_loss;
             config.objective.distance = distance;
-            config.objective.lambda_pixelwise = 1.0;
+            config.objective.lambda_pixelwise = Some(1.0);
             let (_, changed) = changed_by_one_iteration(config, 0);
             assert_eq!(changed, [true; 4], "{gan_loss:?} + {distance:?}");
         }

@@ -1,9 +1,13 @@
 //! Command-line interface: flags are parsed here, resolved into one validated [`Config`] and
 //! handed to the library.
 
-mod models;
+mod bench;
+mod eval;
+mod export;
+mod import;
 mod toy;
 mod train;
+mod translate;
 
 use std::path::PathBuf;
 
@@ -25,15 +29,15 @@ enum Command {
     /// Train a model (by default on the embedded Google -> Twitter emoji).
     Train(train::TrainArgs),
     /// Translate images with a trained run.
-    Translate(models::TranslateArgs),
+    Translate(translate::TranslateArgs),
     /// Write a run's four networks as safetensors with the PyTorch reference's names.
-    Export(models::ExportArgs),
+    Export(export::ExportArgs),
     /// Start a run folder from PyTorch weights (.pth or .safetensors), to translate or train on.
-    Import(models::ImportArgs),
+    Import(import::ImportArgs),
     /// Measure translation quality on a held-out set (L1, PSNR, SSIM, retrieval, baselines).
-    Eval(models::EvalArgs),
+    Eval(eval::EvalArgs),
     /// Time the training iteration and translation (JSON line, as bench_torch.py).
-    Bench(models::BenchArgs),
+    Bench(bench::BenchArgs),
     /// The paper's toy experiment: 2-D Gaussian mixtures, gan vs recongan vs discogan.
     Toy(toy::ToyArgs),
     /// Print the resolved configuration (of a preset, a file and overrides) as TOML.
@@ -55,12 +59,13 @@ impl From<PresetArg> for Preset {
     }
 }
 
-/// How the configuration is put together: preset, then file, then flags, then `--set`.
+/// How the configuration is put together: preset, then file, then the command's own flags,
+/// then each `--set`.
 #[derive(Args)]
 pub(crate) struct ConfigArgs {
-    /// Starting point.
-    #[arg(long, value_enum, default_value = "seed")]
-    pub(crate) preset: PresetArg,
+    /// Starting point [default: seed].
+    #[arg(long, value_enum)]
+    pub(crate) preset: Option<PresetArg>,
     /// A TOML configuration file (its keys override the preset's).
     #[arg(long)]
     pub(crate) config: Option<PathBuf>,
@@ -70,23 +75,40 @@ pub(crate) struct ConfigArgs {
 }
 
 impl ConfigArgs {
+    /// The configuration without command-specific flags: preset, file, `--set`.
     pub(crate) fn resolve(&self) -> Result<Config> {
-        let base = match &self.config {
-            Some(path) => {
-                let text = std::fs::read_to_string(path)
-                    .with_context(|| format!("cannot read {}", path.display()))?;
-                let preset = toml::to_string(&Config::preset(self.preset.into()))?;
-                // The file's keys over the preset's.
-                let mut doc: toml::Table = toml::from_str(&preset)?;
-                let file: toml::Table = toml::from_str(&text)
-                    .with_context(|| format!("{} is not valid TOML", path.display()))?;
-                merge(&mut doc, file);
-                Config::from_toml(&toml::to_string(&doc)?)
-                    .with_context(|| format!("in {}", path.display()))?
-            }
-            None => Config::preset(self.preset.into()),
+        self.resolve_with(|_| ())
+    }
+
+    /// Preset, then file, then `flags` (the command's typed flags), then each `--set`.
+    pub(crate) fn resolve_with(&self, flags: impl FnOnce(&mut Config)) -> Result<Config> {
+        let mut config = self.base()?;
+        flags(&mut config);
+        Ok(config.with_overrides(&self.overrides)?)
+    }
+
+    /// Whether `--preset` or `--config` was given (they make no sense with `--resume`).
+    pub(crate) fn names_a_base(&self) -> bool {
+        self.preset.is_some() || self.config.is_some()
+    }
+
+    fn base(&self) -> Result<Config> {
+        let preset = Config::preset(self.preset.unwrap_or(PresetArg::Seed).into());
+        let Some(path) = &self.config else {
+            return Ok(preset);
         };
-        Ok(base.with_overrides(&self.overrides)?)
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read {}", path.display()))?;
+        if text.trim().is_empty() {
+            bail!("{}: the configuration file is empty", path.display());
+        }
+        // The file's keys over the preset's.
+        let mut doc: toml::Table = toml::from_str(&preset.to_toml())?;
+        let file: toml::Table = toml::from_str(&text)
+            .with_context(|| format!("{} is not valid TOML", path.display()))?;
+        merge(&mut doc, file);
+        Ok(Config::from_toml(&toml::to_string(&doc)?)
+            .with_context(|| format!("in {}", path.display()))?)
     }
 }
 
@@ -104,20 +126,23 @@ fn merge(into: &mut toml::Table, from: toml::Table) {
 /// Parses the command line and runs the command.
 pub fn run() -> Result<()> {
     let cli = Cli::parse();
+    // Colour codes only on a terminal: logs and CI output stay plain text.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
         )
+        .with_ansi(ansi)
         .with_writer(std::io::stderr)
         .init();
     match cli.command {
         Command::Train(args) => train::train_command(args),
-        Command::Translate(args) => models::translate_command(args),
-        Command::Export(args) => models::export_command(args),
-        Command::Import(args) => models::import_command(args),
-        Command::Eval(args) => models::eval_command(args),
-        Command::Bench(args) => models::bench_command(args),
+        Command::Translate(args) => translate::translate_command(args),
+        Command::Export(args) => export::export_command(args),
+        Command::Import(args) => import::import_command(args),
+        Command::Eval(args) => eval::eval_command(args),
+        Command::Bench(args) => bench::bench_command(args),
         Command::Toy(args) => toy::toy_command(args),
         Command::Config(args) => {
             let config = args.resolve()?;
@@ -125,6 +150,15 @@ pub fn run() -> Result<()> {
             print!("{}", config.to_toml());
             Ok(())
         }
+    }
+}
+
+/// The weights `--raw` asks for.
+pub(crate) fn weights(raw: bool) -> discogan::rundir::Weights {
+    if raw {
+        discogan::rundir::Weights::Trained
+    } else {
+        discogan::rundir::Weights::Inference
     }
 }
 

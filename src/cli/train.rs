@@ -4,11 +4,13 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 use clap::{Args, ValueEnum};
+use discogan::config::Config;
 use discogan::data::Layout;
+use discogan::rundir::RunDir;
 use discogan::train::StepReport;
-use discogan::train::run::{Progress, RunDir, train};
+use discogan::train::run::{Progress, train};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use super::{ConfigArgs, parse_device};
@@ -25,7 +27,7 @@ pub(crate) struct TrainArgs {
     #[arg(long, value_enum)]
     layout: Option<LayoutArg>,
     /// Train on true pairs (aligned A|B files, or trainA/trainB files of the same name), with
-    /// the pixelwise loss (weight: --set objective.lambda_pixelwise=..., default 10 when pairing).
+    /// the pixelwise loss (weight: --set objective.lambda_pixelwise=..., 10 on paired data unless set).
     #[arg(long)]
     paired: bool,
     /// Skip unreadable images with a warning instead of stopping.
@@ -41,7 +43,7 @@ pub(crate) struct TrainArgs {
     #[arg(long, default_value = "runs/emoji", conflicts_with = "resume")]
     out: PathBuf,
     /// Continue the run in this folder from its last checkpoint (its config.toml is used;
-    /// --iterations and --set still apply).
+    /// the flags above and --set still apply; --preset and --config do not).
     #[arg(long, value_name = "RUN_DIR")]
     resume: Option<PathBuf>,
     /// Compute device: flex (CPU, default), cuda[:N], wgpu.
@@ -59,38 +61,47 @@ enum LayoutArg {
 }
 
 pub(crate) fn train_command(args: TrainArgs) -> Result<()> {
-    let (run, mut config) = match &args.resume {
+    // The typed flags, applied after the base (preset and file, or the run's own
+    // configuration) and before each `--set`.
+    let flags = |config: &mut Config| {
+        if let Some(data) = &args.data {
+            config.data.root = Some(data.clone());
+        }
+        if let Some(layout) = args.layout {
+            config.data.layout = match layout {
+                LayoutArg::Unaligned => Layout::Unaligned,
+                LayoutArg::Aligned => Layout::Aligned,
+            };
+        }
+        if args.paired {
+            config.data.paired = true;
+        }
+        config.data.skip_bad |= args.skip_bad;
+        if let Some(n) = args.iterations {
+            config.train.iterations = n;
+        }
+        if let Some(minutes) = args.max_minutes {
+            config.train.max_minutes = minutes;
+        }
+    };
+    let (run, config) = match &args.resume {
         Some(dir) => {
+            if args.config.names_a_base() {
+                bail!(
+                    "--preset and --config start a new run; a resumed run keeps its own \
+                     configuration ({}): change keys with --set",
+                    RunDir::new(dir).config().display()
+                );
+            }
             let run = RunDir::new(dir);
-            let config = run
+            let mut config = run
                 .read_config()
                 .with_context(|| format!("cannot resume {}", dir.display()))?;
+            flags(&mut config);
             (run, config.with_overrides(&args.config.overrides)?)
         }
-        None => (RunDir::new(&args.out), args.config.resolve()?),
+        None => (RunDir::new(&args.out), args.config.resolve_with(flags)?),
     };
-    if let Some(data) = &args.data {
-        config.data.root = Some(data.clone());
-    }
-    if let Some(layout) = args.layout {
-        config.data.layout = match layout {
-            LayoutArg::Unaligned => Layout::Unaligned,
-            LayoutArg::Aligned => Layout::Aligned,
-        };
-    }
-    if args.paired {
-        config.data.paired = true;
-        if config.objective.lambda_pixelwise == 0.0 {
-            config.objective.lambda_pixelwise = 10.0;
-        }
-    }
-    config.data.skip_bad |= args.skip_bad;
-    if let Some(n) = args.iterations {
-        config.train.iterations = n;
-    }
-    if let Some(minutes) = args.max_minutes {
-        config.train.max_minutes = minutes;
-    }
     config.validate()?;
     let device = parse_device(&args.device)?.autodiff();
     eprintln!(
@@ -102,14 +113,15 @@ pub(crate) fn train_command(args: TrainArgs) -> Result<()> {
     let stop = Arc::new(AtomicBool::new(false));
     {
         let stop = stop.clone();
+        // Ctrl-C, SIGTERM (kill, a scheduler) and SIGHUP (a closed terminal) alike.
         ctrlc::set_handler(move || {
             if stop.swap(true, Ordering::SeqCst) {
-                // Second Ctrl-C: the user insists.
+                // A second signal: the user insists.
                 std::process::exit(130);
             }
-            eprintln!("\nstopping: saving a checkpoint (Ctrl-C again to quit at once)");
+            eprintln!("\nstopping: saving a checkpoint (signal again to quit at once)");
         })
-        .context("cannot install the Ctrl-C handler")?;
+        .context("cannot install the signal handler")?;
     }
     let mut progress = Bar::new(config.train.iterations, args.quiet);
     let summary = train(

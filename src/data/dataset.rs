@@ -32,21 +32,54 @@ pub struct Source {
 /// The images of one domain.
 pub type Domain = Vec<Source>;
 
-/// The image files directly in `dir`, sorted by name; an error if there are none.
+/// The image files directly in `dir`, sorted by name. An error if there are none, and an error
+/// naming the entry if a name with an image extension is not a readable regular file (a
+/// folder, a FIFO, a dangling link or a link loop): such entries are never skipped silently.
 pub fn list_images(dir: &Path) -> Result<Vec<PathBuf>> {
+    let (files, unusable) = scan_images(dir)?;
+    match unusable.into_iter().next() {
+        Some(error) => Err(error),
+        None => Ok(files),
+    }
+}
+
+/// The image files directly in `dir`, sorted by name, and the entries named as images that
+/// cannot be read as files (each an error naming it). An error if `dir` cannot be listed or
+/// holds no image.
+pub fn scan_images(dir: &Path) -> Result<(Vec<PathBuf>, Vec<Error>)> {
     let entries = std::fs::read_dir(dir).map_err(|e| Error::io(dir, e))?;
     let mut files = Vec::new();
+    let mut unusable = Vec::new();
     for entry in entries {
         let path = entry.map_err(|e| Error::io(dir, e))?.path();
         let is_image = path
             .extension()
             .and_then(|e| e.to_str())
             .is_some_and(|e| IMAGE_EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()));
-        if is_image && path.is_file() {
-            files.push(path);
+        if !is_image {
+            continue;
+        }
+        // `metadata` follows links: a dangling link or a loop is an error here.
+        match std::fs::metadata(&path) {
+            Ok(meta) if meta.is_file() => files.push(path),
+            Ok(meta) => {
+                let what = if meta.is_dir() {
+                    "a folder"
+                } else {
+                    "not a regular file (a FIFO, socket or device)"
+                };
+                unusable.push(Error::Data {
+                    path,
+                    reason: format!("named as an image but is {what}"),
+                });
+            }
+            Err(e) => unusable.push(Error::Data {
+                reason: format!("cannot be read: {e}"),
+                path,
+            }),
         }
     }
-    if files.is_empty() {
+    if files.is_empty() && unusable.is_empty() {
         return Err(Error::Data {
             path: dir.to_path_buf(),
             reason: format!(
@@ -56,7 +89,7 @@ pub fn list_images(dir: &Path) -> Result<Vec<PathBuf>> {
         });
     }
     files.sort();
-    Ok(files)
+    Ok((files, unusable))
 }
 
 fn whole(files: Vec<PathBuf>) -> Domain {
@@ -111,7 +144,7 @@ fn halves(files: &[PathBuf], part: Part) -> Domain {
 }
 
 /// Training and held-out images of both domains.
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 pub struct Dataset {
     /// Training images of A.
     pub train_a: Domain,
@@ -123,6 +156,14 @@ pub struct Dataset {
     pub test_b: Domain,
     /// Whether `train_a[i]` and `train_b[i]` are a true pair.
     pub paired: bool,
+    /// Whether the held-out sets are images of their own (else they are the training images,
+    /// for sample grids only).
+    pub held_out: bool,
+    /// Entries named as images that are not readable files (links to nothing, folders,
+    /// FIFOs), left out of the domains; [`open_dataset`] reports or skips them.
+    pub unusable: Vec<Error>,
+    /// Files left out as unreadable when opened with `skip_bad` (see [`open_dataset`]).
+    pub skipped: Vec<PathBuf>,
 }
 
 impl Dataset {
@@ -137,36 +178,56 @@ impl Dataset {
                     dir(&config.train_a, "trainA"),
                     dir(&config.train_b, "trainB"),
                 );
-                let (mut files_a, mut files_b) = (list_images(&dir_a)?, list_images(&dir_b)?);
+                let mut unusable = Vec::new();
+                let mut scan = |dir: &Path| -> Result<Vec<PathBuf>> {
+                    let (files, bad) = scan_images(dir)?;
+                    unusable.extend(bad);
+                    Ok(files)
+                };
+                let (mut files_a, mut files_b) = (scan(&dir_a)?, scan(&dir_b)?);
                 if config.paired {
                     (files_a, files_b) = same_names(files_a, files_b, &dir_a, &dir_b)?;
                 }
                 let (train_a, train_b) = (whole(files_a), whole(files_b));
                 // Held-out images are optional; without them the grids show training images.
-                let test = |given: &Option<PathBuf>, name: &str, fallback: &Domain| {
+                let mut held_out = true;
+                let mut test = |given: &Option<PathBuf>, name: &str, fallback: &Domain| {
                     let path = dir(given, name);
                     if given.is_none() && !path.exists() {
+                        held_out = false;
                         Ok(fallback.clone())
                     } else {
-                        list_images(&path).map(whole)
+                        scan(&path).map(whole)
                     }
                 };
+                let (test_a, test_b) = (
+                    test(&config.test_a, "testA", &train_a)?,
+                    test(&config.test_b, "testB", &train_b)?,
+                );
                 Ok(Self {
-                    test_a: test(&config.test_a, "testA", &train_a)?,
-                    test_b: test(&config.test_b, "testB", &train_b)?,
+                    test_a,
+                    test_b,
                     train_a,
                     train_b,
                     paired: config.paired,
+                    held_out,
+                    unusable,
+                    skipped: Vec::new(),
                 })
             }
             Layout::Aligned => {
-                let train = list_images(&root.join("train"))?;
+                let (train, mut unusable) = scan_images(&root.join("train"))?;
                 let test_dir = ["test", "val"]
                     .iter()
                     .map(|d| root.join(d))
                     .find(|d| d.is_dir());
+                let held_out = test_dir.is_some();
                 let test = match test_dir {
-                    Some(dir) => list_images(&dir)?,
+                    Some(dir) => {
+                        let (files, bad) = scan_images(&dir)?;
+                        unusable.extend(bad);
+                        files
+                    }
                     None => train.clone(),
                 };
                 let (train_a, train_b) = if config.paired {
@@ -195,6 +256,9 @@ impl Dataset {
                     test_a: halves(&test, Part::Left),
                     test_b: halves(&test, Part::Right),
                     paired: config.paired,
+                    held_out,
+                    unusable,
+                    skipped: Vec::new(),
                 })
             }
         }
@@ -255,4 +319,50 @@ impl Dataset {
         };
         (a, b)
     }
+}
+
+/// Opens the dataset `config` names (the embedded emoji when it names none), checking every
+/// file's header up front so that a bad file is reported before training. A bad file is an
+/// error listing the first few, unless `config.skip_bad`: then each is left out with a warning
+/// and listed in [`Dataset::skipped`].
+pub fn open_dataset(config: &DataConfig, seed: u64) -> Result<Dataset> {
+    let root = config.root.clone().unwrap_or_else(super::embedded_emoji);
+    let mut dataset = Dataset::open(config, &root, seed)?;
+    let mut bad = std::mem::take(&mut dataset.unusable);
+    bad.extend(dataset.check_headers());
+    if bad.is_empty() {
+        return Ok(dataset);
+    }
+    if !config.skip_bad {
+        let list: Vec<String> = bad.iter().take(5).map(|e| format!("  {e}")).collect();
+        return Err(Error::Data {
+            path: root,
+            reason: format!(
+                "{} unreadable image(s) (set data.skip_bad = true / --skip-bad to skip them):\n{}",
+                bad.len(),
+                list.join("\n")
+            ),
+        });
+    }
+    let paths: Vec<PathBuf> = bad
+        .iter()
+        .filter_map(|e| match e {
+            Error::Data { path, .. } => Some(path.clone()),
+            _ => None,
+        })
+        .collect();
+    for e in &bad {
+        tracing::warn!("skipping {e}");
+    }
+    dataset.without(&paths);
+    dataset.skipped = paths;
+    for (name, domain) in [("A", &dataset.train_a), ("B", &dataset.train_b)] {
+        if domain.is_empty() {
+            return Err(Error::Data {
+                path: root.clone(),
+                reason: format!("no readable training image left in domain {name}"),
+            });
+        }
+    }
+    Ok(dataset)
 }

@@ -6,7 +6,7 @@ mod image;
 mod loader;
 
 pub use self::image::{AlphaMode, IMAGE_EXTENSIONS, Preprocess, half, open, to_image};
-pub use dataset::{Dataset, Domain, Part, Source, list_images};
+pub use dataset::{Dataset, Domain, Part, Source, list_images, open_dataset, scan_images};
 pub use loader::{Batch, BatchLoader, Prefetcher, read};
 
 use std::path::PathBuf;

@@ -18,8 +18,7 @@ use serde::Serialize;
 
 use crate::data::{AlphaMode, Preprocess, list_images, open};
 use crate::error::Result;
-use crate::train::checkpoint::Weights;
-use crate::train::run::RunDir;
+use crate::rundir::{RunDir, Weights};
 use crate::translate::{Direction, Translator};
 
 /// Evaluation of one direction.
@@ -56,11 +55,12 @@ fn rgb(images: &[DynamicImage], size: usize) -> Vec<Rgb> {
 }
 
 /// Translates `images` in batches of 32.
-fn translate(t: &Translator, images: &[DynamicImage]) -> Vec<DynamicImage> {
-    images
-        .chunks(32)
-        .flat_map(|chunk| t.translate_images(chunk))
-        .collect()
+fn translate(t: &Translator, images: &[DynamicImage]) -> Result<Vec<DynamicImage>> {
+    let mut out = Vec::with_capacity(images.len());
+    for chunk in images.chunks(32) {
+        out.extend(t.translate_images(chunk)?);
+    }
+    Ok(out)
 }
 
 /// The file name of `path` (what pairs an image with its ground truth).
@@ -106,9 +106,7 @@ pub fn evaluate(
     let forward = Translator::from_checkpoint(run, checkpoint, weights, Direction::AToB, device)?;
     let backward = Translator::from_checkpoint(run, checkpoint, weights, Direction::BToA, device)?;
     let (images_a, images_b) = (load_folder(a)?, load_folder(b)?);
-    Ok(evaluate_images(
-        &forward, &backward, &images_a, &images_b, directions,
-    ))
+    evaluate_images(&forward, &backward, &images_a, &images_b, directions)
 }
 
 /// Evaluates the generators `forward` (A→B) and `backward` (B→A) on held-out images of each
@@ -120,7 +118,7 @@ pub fn evaluate_images(
     images_a: &[Named],
     images_b: &[Named],
     directions: &[Direction],
-) -> Vec<DirectionReport> {
+) -> Result<Vec<DirectionReport>> {
     Prepared::new(images_a, images_b, directions, forward.image_size()).score(forward, backward)
 }
 
@@ -205,7 +203,11 @@ impl Prepared {
     }
 
     /// Scores `forward` (A→B) and `backward` (B→A).
-    pub fn score(&self, forward: &Translator, backward: &Translator) -> Vec<DirectionReport> {
+    pub fn score(
+        &self,
+        forward: &Translator,
+        backward: &Translator,
+    ) -> Result<Vec<DirectionReport>> {
         let size = self.size;
         self.directions
             .iter()
@@ -214,8 +216,8 @@ impl Prepared {
                     Direction::AToB => (forward, backward),
                     Direction::BToA => (backward, forward),
                 };
-                let translated = translate(there, &r.inputs);
-                let reconstructed = translate(back, &translated);
+                let translated = translate(there, &r.inputs)?;
+                let reconstructed = translate(back, &translated)?;
                 let reconstruction_l1 = rgb(&reconstructed, size)
                     .iter()
                     .zip(&r.input_rgb)
@@ -227,7 +229,7 @@ impl Prepared {
                     let outputs: Vec<Rgb> = r.paired.iter().map(|&i| all[i].clone()).collect();
                     pair_scores(&outputs, &r.truths, size)
                 });
-                DirectionReport {
+                Ok(DirectionReport {
                     direction: r.name.into(),
                     count: r.inputs.len(),
                     paired: r.paired.len(),
@@ -235,7 +237,7 @@ impl Prepared {
                     identity: r.identity,
                     random: r.random,
                     reconstruction_l1,
-                }
+                })
             })
             .collect()
     }

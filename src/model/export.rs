@@ -52,12 +52,32 @@ fn torch_tensors<M: ModuleSnapshot>(
     Ok(())
 }
 
-/// Writes G_AB, G_BA, D_A and D_B to `path` under PyTorch names (float32).
+/// Writes G_AB, G_BA, D_A and D_B to `path` under PyTorch names (float32), as safetensors:
+/// `path` must end in `.safetensors` (a `.pth` name would promise a pickle) and must not be a
+/// folder. The file appears whole or not at all.
 pub fn export_torch(
     generators: &super::Generators,
     discriminators: &super::Discriminators,
     path: &Path,
 ) -> Result<()> {
+    let is_safetensors = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| e.eq_ignore_ascii_case("safetensors"));
+    if !is_safetensors {
+        return Err(Error::Weights {
+            path: path.to_path_buf(),
+            reason: "export writes safetensors: name the file *.safetensors (PyTorch reads it \
+                     with safetensors.torch.load_file)"
+                .into(),
+        });
+    }
+    if path.is_dir() {
+        return Err(Error::Weights {
+            path: path.to_path_buf(),
+            reason: "is a folder; name the file to write".into(),
+        });
+    }
     let mut tensors = BTreeMap::new();
     for (prefix, g) in [("G_AB.", &generators.g_ab), ("G_BA.", &generators.g_ba)] {
         torch_tensors(g, &generator_torch_names(g), prefix, &mut tensors)?;
@@ -73,10 +93,9 @@ pub fn export_torch(
                 .map_err(|e| Error::config("export", format!("{name}: {e}")))
         })
         .collect::<Result<Vec<_>>>()?;
-    let tmp = path.with_extension("safetensors.partial");
-    safetensors::serialize_to_file(views, None, &tmp).map_err(|e| Error::Weights {
-        path: tmp.clone(),
+    let bytes = safetensors::serialize(views, None).map_err(|e| Error::Weights {
+        path: path.to_path_buf(),
         reason: e.to_string(),
     })?;
-    std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
+    crate::atomic::write_atomic(path, &bytes)
 }

@@ -8,11 +8,12 @@ use std::path::Path;
 
 use burn::store::{KeyRemapper, ModuleSnapshot, PytorchStore, SafetensorsStore};
 
+use super::weights::{Converted, check_finite, to_networks_type};
 use super::{PaperDiscriminator, PaperGenerator, PatchDiscriminator, UNetGenerator};
 use crate::error::{Error, Result};
 
 /// A network whose parameters can be named as in the PyTorch reference.
-pub trait TorchImport: ModuleSnapshot {
+pub trait TorchImport: ModuleSnapshot + burn::module::Module {
     /// (PyTorch state-dict prefix, burn module path prefix) for every parameterised layer.
     fn torch_names(&self) -> Vec<(String, String)>;
 }
@@ -69,8 +70,14 @@ fn regex_escape(text: &str) -> String {
 ///
 /// `.safetensors` files and PyTorch pickles (`.pth`, `.pt`, `.bin`) are read. Every parameter of
 /// `module` must be present with its shape; extra tensors in the file are ignored (a file may
-/// hold several networks, inputs or running-statistic counters).
-pub fn load_torch_weights<M: TorchImport>(module: &mut M, path: &Path, prefix: &str) -> Result<()> {
+/// hold several networks, inputs or running-statistic counters). Tensors stored in another
+/// float type (f16, bf16, f64) are converted to f32, and a value that is not finite is an
+/// error naming its tensor. Returns what was converted.
+pub fn load_torch_weights<M: TorchImport>(
+    module: &mut M,
+    path: &Path,
+    prefix: &str,
+) -> Result<Converted> {
     let fail = |reason: String| Error::Weights {
         path: path.to_path_buf(),
         reason,
@@ -100,17 +107,24 @@ pub fn load_torch_weights<M: TorchImport>(module: &mut M, path: &Path, prefix: &
             "no tensor under the prefix `{prefix}` fits the network"
         )));
     }
-    Ok(())
+    let (converted, conversions) = to_networks_type(module.clone());
+    check_finite(&converted).map_err(|reason| fail(format!("{prefix}{reason}")))?;
+    *module = converted;
+    Ok(conversions)
 }
 
-fn load_generator(g: &mut super::Generator, path: &Path, prefix: &str) -> Result<()> {
+fn load_generator(g: &mut super::Generator, path: &Path, prefix: &str) -> Result<Converted> {
     match g {
         super::Generator::UNet(n) => load_torch_weights(n, path, prefix),
         super::Generator::Paper(n) => load_torch_weights(n, path, prefix),
     }
 }
 
-fn load_discriminator(d: &mut super::Discriminator, path: &Path, prefix: &str) -> Result<()> {
+fn load_discriminator(
+    d: &mut super::Discriminator,
+    path: &Path,
+    prefix: &str,
+) -> Result<Converted> {
     match d {
         super::Discriminator::Patch(n) => load_torch_weights(n, path, prefix),
         super::Discriminator::Paper(n) => load_torch_weights(n, path, prefix),
@@ -120,21 +134,49 @@ fn load_discriminator(d: &mut super::Discriminator, path: &Path, prefix: &str) -
 /// Networks of `config` with the PyTorch weights of `path`, stored under the prefixes `G_AB.`,
 /// `G_BA.`, `D_A.` and `D_B.` (as [`export_torch`](super::export_torch) writes them). The
 /// generators must be there; discriminators missing from the file keep their fresh
-/// initialisation. Returns whether the discriminators were imported.
+/// initialisation.
 pub fn import_torch(
     config: &super::ModelConfig,
     path: &Path,
     device: &burn::tensor::Device,
-) -> Result<(super::Generators, super::Discriminators, bool)> {
+) -> Result<Imported> {
     let mut generators = config.init_generators(device)?;
-    load_generator(&mut generators.g_ab, path, "G_AB.")?;
-    load_generator(&mut generators.g_ba, path, "G_BA.")?;
+    let mut converted = load_generator(&mut generators.g_ab, path, "G_AB.")?;
+    converted.add(load_generator(&mut generators.g_ba, path, "G_BA.")?);
     let mut discriminators = config.init_discriminators(device)?;
-    let imported = load_discriminator(&mut discriminators.d_a, path, "D_A.")
-        .and_then(|()| load_discriminator(&mut discriminators.d_b, path, "D_B."))
-        .is_ok();
-    if !imported {
-        discriminators = config.init_discriminators(device)?;
-    }
-    Ok((generators, discriminators, imported))
+    let with_discriminators = match load_discriminator(&mut discriminators.d_a, path, "D_A.")
+        .and_then(|a| {
+            Ok((
+                a,
+                load_discriminator(&mut discriminators.d_b, path, "D_B.")?,
+            ))
+        }) {
+        Ok((a, b)) => {
+            converted.add(a);
+            converted.add(b);
+            true
+        }
+        Err(_) => {
+            discriminators = config.init_discriminators(device)?;
+            false
+        }
+    };
+    Ok(Imported {
+        generators,
+        discriminators,
+        with_discriminators,
+        converted,
+    })
+}
+
+/// The networks [`import_torch`] read.
+pub struct Imported {
+    /// G_AB and G_BA.
+    pub generators: super::Generators,
+    /// D_A and D_B: from the file, or fresh when it has none.
+    pub discriminators: super::Discriminators,
+    /// Whether the discriminators came from the file.
+    pub with_discriminators: bool,
+    /// Tensors converted to f32 from another float type.
+    pub converted: Converted,
 }

@@ -13,13 +13,15 @@ mod paper;
 mod patchgan;
 mod unet;
 pub mod upsample_conv;
+mod weights;
 
 pub use export::{discriminator_torch_names, export_torch, generator_torch_names};
-pub use import::{TorchImport, import_torch, load_torch_weights};
+pub use import::{Imported, TorchImport, import_torch, load_torch_weights};
 pub use layers::{BatchNorm2d, WeightInit, upsample_nearest2x};
 pub use paper::{PaperDiscriminator, PaperDiscriminatorOutput, PaperGenerator, PaperNetConfig};
 pub use patchgan::{PatchDiscriminator, PatchDiscriminatorConfig};
 pub use unet::{UNetGenerator, UNetGeneratorConfig};
+pub use weights::{Converted, check_finite, to_networks_type};
 
 use burn::module::Module;
 use burn::tensor::{Device, Tensor};

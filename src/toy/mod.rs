@@ -39,6 +39,47 @@ pub struct ToyConfig {
     pub samples: usize,
 }
 
+/// The most modes a domain may have: the mode map and the plots are meant for a handful.
+pub const MAX_MODES: usize = 1000;
+
+impl ToyConfig {
+    /// Checks every value, naming the option.
+    pub fn validate(&self) -> Result<()> {
+        let bad = |key: &str, reason: String| Err(Error::config(key, reason));
+        for (key, modes) in [("toy.modes_a", self.modes_a), ("toy.modes_b", self.modes_b)] {
+            if !(2..=MAX_MODES).contains(&modes) {
+                return bad(key, format!("must be from 2 to {MAX_MODES}, got {modes}"));
+            }
+        }
+        for (key, value) in [
+            ("toy.sigma", f64::from(self.sigma)),
+            ("toy.radius", f64::from(self.radius)),
+            ("toy.spacing", f64::from(self.spacing)),
+            ("toy.lr", self.training.lr),
+        ] {
+            if !(value.is_finite() && value > 0.0) {
+                return bad(key, format!("must be a positive number, got {value}"));
+            }
+        }
+        let lambda = self.training.lambda_cycle;
+        if !(lambda.is_finite() && lambda >= 0.0) {
+            return bad("toy.lambda_cycle", format!("must be ≥ 0, got {lambda}"));
+        }
+        for (key, value) in [
+            ("toy.iterations", self.training.iterations as usize),
+            ("toy.batch", self.training.batch),
+            ("toy.hidden", self.training.hidden),
+            ("toy.seeds", self.seeds as usize),
+            ("toy.samples", self.samples),
+        ] {
+            if value == 0 {
+                return bad(key, "must be at least 1".into());
+            }
+        }
+        Ok(())
+    }
+}
+
 impl Default for ToyConfig {
     fn default() -> Self {
         Self {
@@ -101,6 +142,7 @@ pub fn run_experiment(
     device: &Device,
     mut each: impl FnMut(&ToyRun),
 ) -> Result<Vec<ToyRun>> {
+    config.validate()?;
     std::fs::create_dir_all(out).map_err(|e| Error::io(out, e))?;
     let (a, b) = config.mixtures();
     let mut runs = Vec::new();

@@ -46,14 +46,14 @@ impl HeldOut {
         &self,
         trainer: &Trainer,
         device: &Device,
-    ) -> (Map<String, Value>, String) {
+    ) -> Result<(Map<String, Value>, String)> {
         let (mut map, summary) =
-            self.score(&trainer.inference_generators(), "heldout", trainer, device);
+            self.score(&trainer.inference_generators(), "heldout", trainer, device)?;
         if trainer.averaged_generators().is_some() {
-            let (raw, _) = self.score(&trainer.generators, "heldout_raw", trainer, device);
+            let (raw, _) = self.score(&trainer.generators, "heldout_raw", trainer, device)?;
             map.extend(raw);
         }
-        (map, summary)
+        Ok((map, summary))
     }
 
     fn score(
@@ -62,11 +62,11 @@ impl HeldOut {
         prefix: &str,
         trainer: &Trainer,
         device: &Device,
-    ) -> (Map<String, Value>, String) {
+    ) -> Result<(Map<String, Value>, String)> {
         let config = trainer.config();
         let forward = Translator::new(g.g_ab.clone(), config, device);
         let backward = Translator::new(g.g_ba.clone(), config, device);
-        entries(&self.prepared.score(&forward, &backward), prefix)
+        Ok(entries(&self.prepared.score(&forward, &backward)?, prefix))
     }
 }
 

@@ -5,6 +5,7 @@ pub mod checkpoint;
 pub mod ema;
 mod grads;
 mod heldout;
+pub mod memory;
 pub mod run;
 mod step;
 

@@ -1,8 +1,5 @@
 //! A whole run: data in, checkpoints, metrics and sample grids out, resumable at any checkpoint.
-//!
-//! Run folder layout: `config.toml` (the resolved configuration), `metrics.jsonl` (every loss
-//! every `log_every` iterations), `samples/iter-NNNNNNNNN.png` (real | translated |
-//! reconstructed, both directions, on fixed held-out images) and `checkpoints/iter-NNNNNNNNN/`.
+//! The run folder itself (its layout, its lock, its atomic writes) is [`crate::rundir`].
 
 use std::fs;
 use std::io::Write;
@@ -14,52 +11,13 @@ use std::time::Instant;
 use burn::tensor::{Device, Tensor, TensorData};
 
 use super::heldout::HeldOut;
-use super::{StepReport, Trainer, checkpoint};
+use super::{StepReport, Trainer, memory};
 use crate::config::Config;
-use crate::data::{BatchLoader, Dataset, Prefetcher, Preprocess, Source, embedded_emoji, to_image};
+use crate::data::{BatchLoader, Prefetcher, Preprocess, Source, open_dataset, to_image};
 use crate::error::{Error, Result};
 use crate::grid::grid;
 use crate::rng::SplitMix64;
-
-/// Names of the files and folders of a run.
-#[derive(Clone, Debug)]
-pub struct RunDir {
-    /// The run folder.
-    pub root: PathBuf,
-}
-
-impl RunDir {
-    /// The run folder at `root`.
-    pub fn new(root: impl Into<PathBuf>) -> Self {
-        Self { root: root.into() }
-    }
-    /// `config.toml`.
-    pub fn config(&self) -> PathBuf {
-        self.root.join("config.toml")
-    }
-    /// `metrics.jsonl`.
-    pub fn metrics(&self) -> PathBuf {
-        self.root.join("metrics.jsonl")
-    }
-    /// `samples/`.
-    pub fn samples(&self) -> PathBuf {
-        self.root.join("samples")
-    }
-    /// `checkpoints/`.
-    pub fn checkpoints(&self) -> PathBuf {
-        self.root.join("checkpoints")
-    }
-
-    /// The configuration a run was started with.
-    pub fn read_config(&self) -> Result<Config> {
-        let path = self.config();
-        let text = fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
-        Config::from_toml(&text).map_err(|e| Error::Data {
-            path,
-            reason: e.to_string(),
-        })
-    }
-}
+use crate::rundir::{RunDir, checkpoint_error, write_png};
 
 /// How a run ended.
 #[derive(Clone, Debug, PartialEq)]
@@ -89,67 +47,11 @@ impl Progress for () {
     fn message(&mut self, _: &str) {}
 }
 
-/// The preprocessing the configuration asks for.
-pub fn preprocess(config: &Config) -> Preprocess {
-    let m = &config.model;
-    let d = &config.data;
-    Preprocess {
-        channels: m.channels,
-        image_size: m.image_size,
-        load_size: if d.load_size == 0 {
-            m.image_size
-        } else {
-            d.load_size
-        },
-        random_crop: d.random_crop,
-        flip: d.flip,
-        alpha: d.alpha,
-        range: m.architecture.pixel_range(),
-    }
-}
-
-/// Opens the dataset, checking every file up front.
-pub fn open_dataset(config: &Config) -> Result<Dataset> {
-    let root = config.data.root.clone().unwrap_or_else(embedded_emoji);
-    let mut dataset = Dataset::open(&config.data, &root, config.train.seed)?;
-    let bad = dataset.check_headers();
-    if !bad.is_empty() {
-        if !config.data.skip_bad {
-            let list: Vec<String> = bad.iter().take(5).map(|e| format!("  {e}")).collect();
-            return Err(Error::Data {
-                path: root,
-                reason: format!(
-                    "{} unreadable image(s) (set data.skip_bad = true / --skip-bad to skip them):\n{}",
-                    bad.len(),
-                    list.join("\n")
-                ),
-            });
-        }
-        let paths: Vec<PathBuf> = bad
-            .iter()
-            .filter_map(|e| match e {
-                Error::Data { path, .. } => Some(path.clone()),
-                _ => None,
-            })
-            .collect();
-        for e in &bad {
-            tracing::warn!("skipping {e}");
-        }
-        dataset.without(&paths);
-        for (name, domain) in [("A", &dataset.train_a), ("B", &dataset.train_b)] {
-            if domain.is_empty() {
-                return Err(Error::Data {
-                    path: root.clone(),
-                    reason: format!("no readable training image left in domain {name}"),
-                });
-            }
-        }
-    }
-    Ok(dataset)
-}
-
 /// Trains `config` into `run`: from scratch, or from the run's last checkpoint when `resume`.
 /// `stop` is polled after every iteration: when set, a checkpoint is written and the run ends.
+///
+/// Before anything in the run folder is written, the configuration, the data and the memory it
+/// needs are checked and the folder's lock is taken (one writer per run folder).
 pub fn train(
     config: &Config,
     run: &RunDir,
@@ -158,40 +60,56 @@ pub fn train(
     stop: &AtomicBool,
     progress: &mut dyn Progress,
 ) -> Result<RunSummary> {
+    let config = config.clone().with_absolute_paths()?;
     config.validate()?;
     let t = &config.train;
-    fs::create_dir_all(&run.root).map_err(|e| Error::io(&run.root, e))?;
-    let existing = checkpoint::latest(&run.checkpoints())?;
+    let dataset = Arc::new(open_dataset(&config.data, t.seed)?);
+    if t.eval_every > 0 && !dataset.held_out {
+        return Err(Error::config(
+            "train.eval_every",
+            "the dataset has no held-out images (testA/ and testB/, or test/ for aligned \
+             data), and scores on training images would not measure generalisation",
+        ));
+    }
+    memory::check(&config, memory::available_bytes())?;
+
+    let _lock = run.lock()?;
+    let checkpoints = run.checkpoints();
+    for stale in checkpoints.clean_stale()? {
+        progress.message(&format!(
+            "removed the leftover of an interrupted write: {}",
+            stale.display()
+        ));
+    }
+    let existing = checkpoints.latest()?;
     let mut trainer = match (resume, existing) {
         (true, Some(path)) => {
             progress.message(&format!("resuming from {}", path.display()));
             Trainer::load_checkpoint(config.clone(), &path, device)?
         }
         (true, None) => {
-            return Err(Error::Checkpoint {
-                path: run.checkpoints(),
-                reason: "no checkpoint to resume from".into(),
-            });
+            return Err(checkpoint_error(
+                checkpoints.dir(),
+                "no checkpoint to resume from",
+            ));
         }
         (false, Some(path)) => {
-            return Err(Error::Checkpoint {
-                path,
-                reason: "the run folder already has checkpoints: resume it (--resume) or choose another folder".into(),
-            });
+            return Err(checkpoint_error(
+                &path,
+                "the run folder already has checkpoints: resume it (--resume) or choose another folder",
+            ));
         }
         (false, None) => {
             device.seed(t.seed);
             Trainer::new(config.clone(), device)?
         }
     };
-    checkpoint::write_synced(&run.config(), config.to_toml().as_bytes())
-        .map_err(|e| Error::io(run.config(), e))?;
-    truncate_metrics(&run.metrics(), trainer.iteration())?;
+    run.write_config(&config)?;
+    run.truncate_metrics(trainer.iteration())?;
 
-    let dataset = Arc::new(open_dataset(config)?);
     let loader = BatchLoader::new(
         dataset.clone(),
-        preprocess(config),
+        config.preprocess(),
         t.seed,
         t.batch_size,
         config.data.skip_bad,
@@ -209,7 +127,22 @@ pub fn train(
         .map_err(|e| Error::io(run.metrics(), e))?;
     let started = Instant::now();
     let mut last = None;
-    let mut last_checkpoint = None;
+    // The newest checkpoint on disk: an iteration is never saved twice (a resume already at its
+    // end, Ctrl-C right after a periodic save), since its state would be the same.
+    let mut saved = checkpoints
+        .latest()?
+        .map(|path| (trainer.iteration(), path));
+    let mut save = |trainer: &Trainer, progress: &mut dyn Progress| -> Result<PathBuf> {
+        if let Some((iteration, path)) = &saved
+            && *iteration == trainer.iteration()
+        {
+            return Ok(path.clone());
+        }
+        let path = trainer.save_checkpoint(&checkpoints, t.keep_checkpoints)?;
+        progress.message(&format!("checkpoint: {}", path.display()));
+        saved = Some((trainer.iteration(), path.clone()));
+        Ok(path)
+    };
     let mut interrupted = false;
 
     while trainer.iteration() < t.iterations {
@@ -243,7 +176,7 @@ pub fn train(
             let mut line = metrics_line(&report, started.elapsed().as_secs_f64());
             // The held-out scores join the losses of the iteration they follow.
             if let Some(heldout) = heldout.as_ref().filter(|_| evaluating) {
-                let (entries, summary) = heldout.evaluate(&trainer, device);
+                let (entries, summary) = heldout.evaluate(&trainer, device)?;
                 line.extend(entries);
                 progress.message(&format!("{summary} (after {done} iterations)"));
             }
@@ -255,9 +188,7 @@ pub fn train(
             progress.message(&format!("samples: {}", path.display()));
         }
         if (t.checkpoint_every > 0 && done % t.checkpoint_every == 0) || finishing || interrupting {
-            let path = trainer.save_checkpoint(&run.checkpoints(), t.keep_checkpoints)?;
-            progress.message(&format!("checkpoint: {}", path.display()));
-            last_checkpoint = Some(path);
+            save(&trainer, progress)?;
         }
         last = Some(report);
         if interrupting {
@@ -272,16 +203,15 @@ pub fn train(
             break;
         }
     }
-    let checkpoint = match last_checkpoint {
-        Some(path) => path,
-        None => trainer.save_checkpoint(&run.checkpoints(), t.keep_checkpoints)?,
-    };
+    let checkpoint = save(&trainer, progress)?;
+    let mut skipped = dataset.skipped.clone();
+    skipped.extend(loader.skipped());
     Ok(RunSummary {
         iteration: trainer.iteration(),
         interrupted,
         checkpoint,
         last,
-        skipped: loader.skipped(),
+        skipped,
     })
 }
 
@@ -296,30 +226,6 @@ fn metrics_line(report: &StepReport, elapsed: f64) -> serde_json::Map<String, se
         map.insert((*name).into(), serde_json::json!(value));
     }
     map
-}
-
-/// Drops metric lines of iterations at or after `from` (written after the checkpoint a run
-/// resumes from), so that the log reads as one uninterrupted run.
-fn truncate_metrics(path: &Path, from: u64) -> Result<()> {
-    let Ok(text) = fs::read_to_string(path) else {
-        return Ok(());
-    };
-    let kept: Vec<&str> = text
-        .lines()
-        .filter(|line| {
-            serde_json::from_str::<serde_json::Value>(line)
-                .ok()
-                .and_then(|v| v.get("iteration").and_then(|i| i.as_u64()))
-                .is_some_and(|i| i < from)
-        })
-        .collect();
-    let mut out = kept.join("\n");
-    if !out.is_empty() {
-        out.push('\n');
-    }
-    let tmp = path.with_extension("jsonl.tmp");
-    checkpoint::write_synced(&tmp, out.as_bytes()).map_err(|e| Error::io(&tmp, e))?;
-    fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
 }
 
 /// The fixed held-out images shown in every sample grid.
@@ -367,10 +273,14 @@ impl SampleSet {
         let recov_a = g.g_ba.forward(fake_b.clone());
         let fake_a = g.g_ba.forward(b.clone());
         let recov_b = g.g_ab.forward(fake_a.clone());
-        let columns: Vec<Vec<f32>> = [a, fake_b, recov_a, b, fake_a, recov_b]
+        let columns = [a, fake_b, recov_a, b, fake_a, recov_b]
             .into_iter()
-            .map(|t| t.into_data().try_to_vec::<f32>().unwrap_or_default())
-            .collect();
+            .map(|t| {
+                t.into_data()
+                    .try_to_vec::<f32>()
+                    .map_err(|e| Error::Backend(format!("the sample grid: {e:?}")))
+            })
+            .collect::<Result<Vec<Vec<f32>>>>()?;
         let [n, c, s, _] = self.shape;
         let rows: Vec<Vec<image::DynamicImage>> = (0..n)
             .map(|i| {
@@ -385,10 +295,7 @@ impl SampleSet {
             .collect();
         fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
         let path = dir.join(format!("iter-{iteration:09}.png"));
-        grid(&rows).save(&path).map_err(|e| Error::Data {
-            path: path.clone(),
-            reason: format!("cannot write the sample grid: {e}"),
-        })?;
+        write_png(&path, &grid(&rows).into())?;
         Ok(path)
     }
 }

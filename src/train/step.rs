@@ -382,8 +382,9 @@ impl Trainer {
             report.push("loss_cycle", &loss_cycle);
             g_loss = g_loss + loss_cycle * o.lambda_cycle;
         }
-        if o.lambda_pixelwise > 0.0 {
-            g_loss = g_loss + loss_pixelwise * o.lambda_pixelwise;
+        let lambda_pixelwise = self.config.pixelwise_weight();
+        if lambda_pixelwise > 0.0 {
+            g_loss = g_loss + loss_pixelwise * lambda_pixelwise;
         }
         g_loss
     }

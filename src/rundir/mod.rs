@@ -1,0 +1,152 @@
+//! The run folder: what a run writes, where, and how it is kept safe.
+//!
+//! ```text
+//! RUN_DIR/config.toml        the resolved configuration (absolute data paths)
+//! RUN_DIR/metrics.jsonl      every loss every `log_every` iterations, one JSON object a line
+//! RUN_DIR/samples/iter-NNNNNNNNN.png
+//! RUN_DIR/checkpoints/iter-NNNNNNNNN/
+//! RUN_DIR/.lock              held by the one process writing the folder
+//! ```
+//!
+//! Everything that reads or writes a run folder goes through this module: translation,
+//! evaluation, training and import sit above it, and it depends only on the configuration and
+//! the networks. Its guarantees (one writer, no file written in place, no checkpoint ever
+//! missing) are listed with their tests in `docs/RELIABILITY.md`.
+
+mod checkpoints;
+mod lock;
+
+pub use crate::atomic::{CRASH_EXIT_CODE, write_atomic, write_png};
+pub(crate) use checkpoints::{
+    AVERAGED, DISCRIMINATORS, GENERATORS, OPTIM_D, OPTIM_G, fail as checkpoint_error,
+    load_generators_file, load_module,
+};
+pub use checkpoints::{
+    CheckpointState, Checkpoints, Weights, load_generators, read_state, write_state,
+};
+pub use lock::RunLock;
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use crate::config::Config;
+use crate::error::{Error, Result};
+
+/// Names of the files and folders of a run.
+#[derive(Clone, Debug)]
+pub struct RunDir {
+    /// The run folder.
+    pub root: PathBuf,
+}
+
+impl RunDir {
+    /// The run folder at `root`.
+    pub fn new(root: impl Into<PathBuf>) -> Self {
+        Self { root: root.into() }
+    }
+    /// `config.toml`.
+    pub fn config(&self) -> PathBuf {
+        self.root.join("config.toml")
+    }
+    /// `metrics.jsonl`.
+    pub fn metrics(&self) -> PathBuf {
+        self.root.join("metrics.jsonl")
+    }
+    /// `samples/`.
+    pub fn samples(&self) -> PathBuf {
+        self.root.join("samples")
+    }
+    /// `checkpoints/`.
+    pub fn checkpoints(&self) -> Checkpoints {
+        Checkpoints::new(self.root.join("checkpoints"))
+    }
+
+    /// The configuration a run was started with. A missing, empty or unparsable `config.toml`
+    /// is an error naming it: never the defaults, which would train on other data.
+    pub fn read_config(&self) -> Result<Config> {
+        let path = self.config();
+        let text = fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
+        Config::from_file_text(&path, &text)
+    }
+
+    /// Writes `config` as the run's `config.toml`, atomically.
+    pub fn write_config(&self, config: &Config) -> Result<()> {
+        write_atomic(&self.config(), config.to_toml().as_bytes())
+    }
+
+    /// Takes the run's lock (creating the folder), or fails at once if another process holds
+    /// it. Held until the returned guard is dropped.
+    pub fn lock(&self) -> Result<RunLock> {
+        fs::create_dir_all(&self.root).map_err(|e| Error::io(&self.root, e))?;
+        RunLock::acquire(&self.root)
+    }
+
+    /// Drops the metric lines of iterations at or after `from` (written after the checkpoint a
+    /// run resumes from), so that the log reads as one uninterrupted run; atomically.
+    pub fn truncate_metrics(&self, from: u64) -> Result<()> {
+        let path = self.metrics();
+        let text = match fs::read_to_string(&path) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(Error::io(&path, e)),
+        };
+        let kept: Vec<&str> = text
+            .lines()
+            .filter(|line| metric_iteration(line).is_some_and(|i| i < from))
+            .collect();
+        if kept.len() == text.lines().count() {
+            return Ok(());
+        }
+        let mut out = kept.join("\n");
+        if !out.is_empty() {
+            out.push('\n');
+        }
+        write_atomic(&path, out.as_bytes())
+    }
+}
+
+/// The iteration of one metrics line, if it is one.
+fn metric_iteration(line: &str) -> Option<u64> {
+    serde_json::from_str::<serde_json::Value>(line)
+        .ok()?
+        .get("iteration")?
+        .as_u64()
+}
+
+/// `path` made absolute against the current folder (without resolving links), so that a
+/// configuration stored in a run folder means the same from anywhere.
+pub fn absolute(path: &Path) -> Result<PathBuf> {
+    std::path::absolute(path).map_err(|e| Error::io(path, e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_empty_or_broken_config_is_an_error_naming_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let run = RunDir::new(dir.path());
+        for text in ["", "  \n", "[model\nwidth = 3"] {
+            fs::write(run.config(), text).unwrap();
+            let err = run.read_config().unwrap_err().to_string();
+            assert!(err.contains("config.toml"), "{text:?}: {err}");
+        }
+        run.write_config(&Config::default()).unwrap();
+        assert_eq!(run.read_config().unwrap(), Config::default());
+    }
+
+    #[test]
+    fn truncating_the_metrics_keeps_earlier_lines_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let run = RunDir::new(dir.path());
+        run.truncate_metrics(3).unwrap(); // no file yet: nothing to do
+        let lines: String = (0..6).map(|i| format!("{{\"iteration\":{i}}}\n")).collect();
+        fs::write(run.metrics(), &lines).unwrap();
+        run.truncate_metrics(3).unwrap();
+        assert_eq!(
+            fs::read_to_string(run.metrics()).unwrap(),
+            "{\"iteration\":0}\n{\"iteration\":1}\n{\"iteration\":2}\n"
+        );
+    }
+}
