@@ -34,7 +34,7 @@ pub(crate) fn import_command(args: ImportArgs) -> Result<()> {
     if run.checkpoints().latest()?.is_some() {
         bail!("{} already has checkpoints", args.out.display());
     }
-    run.checkpoints().clean_stale()?;
+    run.clean_stale()?;
     if !imported.with_discriminators {
         eprintln!(
             "note: no discriminators in {}; fresh ones were initialised",

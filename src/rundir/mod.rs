@@ -81,6 +81,31 @@ impl RunDir {
         RunLock::acquire(&self.root)
     }
 
+    /// Removes what an interrupted writer left (temporary files of atomic writes in the folder
+    /// and in `samples/`, and the checkpoints' leftovers: [`Checkpoints::clean_stale`]). Call
+    /// it only while holding the lock. Returns what was removed.
+    pub fn clean_stale(&self) -> Result<Vec<PathBuf>> {
+        let mut removed = Vec::new();
+        for dir in [self.root.clone(), self.samples()] {
+            let Ok(entries) = fs::read_dir(&dir) else {
+                continue;
+            };
+            for entry in entries {
+                let path = entry.map_err(|e| Error::io(&dir, e))?.path();
+                let temporary = path
+                    .file_name()
+                    .and_then(|n| n.to_str())
+                    .is_some_and(crate::atomic::is_temporary);
+                if temporary && path.is_file() {
+                    fs::remove_file(&path).map_err(|e| Error::io(&path, e))?;
+                    removed.push(path);
+                }
+            }
+        }
+        removed.extend(self.checkpoints().clean_stale()?);
+        Ok(removed)
+    }
+
     /// Drops the metric lines of iterations at or after `from` (written after the checkpoint a
     /// run resumes from), so that the log reads as one uninterrupted run; atomically.
     pub fn truncate_metrics(&self, from: u64) -> Result<()> {

@@ -20,11 +20,15 @@ use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::model::ModelConfig;
 
-/// Bytes of activations per image per unit of `width × image_size²`, measured on the CPU
-/// backend with `discogan bench` (peak RSS at batch 8 minus batch 4, over 4 images), rounded up.
+/// Bytes of activations per image per unit of `width × image_size²`: the largest of what
+/// `discogan bench`'s peak RSS shows on the CPU backend (2026-12, AMD EPYC, 2 cores): seed nets
+/// 46-51 between batch 4 and 8 at width 16 (64 and 128 px), about 74 at width 64 batch 8 after
+/// the parameters; the paper's nets about 48 at width 64 batch 64. Rounded up, so the estimate
+/// errs high (seed width 64 batch 8: 1,173 MiB estimated, 1,118 measured; paper width 64 batch
+/// 64: 1,633 vs 1,051).
 const ACTIVATION_BYTES_PER_UNIT: f64 = 80.0;
 /// What the process needs besides: the program, the allocator's slack, the data loader.
-const BASE_BYTES: f64 = 300.0 * 1024.0 * 1024.0;
+const BASE_BYTES: f64 = 100.0 * 1024.0 * 1024.0;
 
 /// The estimate of one configuration.
 #[derive(Clone, Debug, PartialEq)]

@@ -75,7 +75,7 @@ pub fn train(
 
     let _lock = run.lock()?;
     let checkpoints = run.checkpoints();
-    for stale in checkpoints.clean_stale()? {
+    for stale in run.clean_stale()? {
         progress.message(&format!(
             "removed the leftover of an interrupted write: {}",
             stale.display()
