@@ -5,7 +5,9 @@ mod dataset;
 mod image;
 mod loader;
 
-pub use self::image::{AlphaMode, IMAGE_EXTENSIONS, Preprocess, half, open, to_image};
+pub use self::image::{
+    AlphaMode, IMAGE_EXTENSIONS, Preprocess, check_header, half, open, to_image,
+};
 pub use dataset::{Dataset, Domain, Part, Source, list_images, open_dataset, scan_images};
 pub use loader::{Batch, BatchLoader, Prefetcher, read};
 

@@ -113,6 +113,29 @@ pub fn load_torch_weights<M: TorchImport>(
     Ok(conversions)
 }
 
+/// Whether the weights file `path` holds any tensor whose name starts with `prefix`.
+fn has_prefix(path: &Path, prefix: &str) -> Result<bool> {
+    use burn::store::ModuleStore;
+    let is_safetensors = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| e.eq_ignore_ascii_case("safetensors"));
+    let keys = if is_safetensors {
+        SafetensorsStore::from_file(path)
+            .keys()
+            .map_err(|e| e.to_string())
+    } else {
+        PytorchStore::from_file(path)
+            .keys()
+            .map_err(|e| e.to_string())
+    };
+    let keys = keys.map_err(|reason| Error::Weights {
+        path: path.to_path_buf(),
+        reason,
+    })?;
+    Ok(keys.iter().any(|k| k.starts_with(prefix)))
+}
+
 fn load_generator(g: &mut super::Generator, path: &Path, prefix: &str) -> Result<Converted> {
     match g {
         super::Generator::UNet(n) => load_torch_weights(n, path, prefix),
@@ -144,23 +167,13 @@ pub fn import_torch(
     let mut converted = load_generator(&mut generators.g_ab, path, "G_AB.")?;
     converted.add(load_generator(&mut generators.g_ba, path, "G_BA.")?);
     let mut discriminators = config.init_discriminators(device)?;
-    let with_discriminators = match load_discriminator(&mut discriminators.d_a, path, "D_A.")
-        .and_then(|a| {
-            Ok((
-                a,
-                load_discriminator(&mut discriminators.d_b, path, "D_B.")?,
-            ))
-        }) {
-        Ok((a, b)) => {
-            converted.add(a);
-            converted.add(b);
-            true
-        }
-        Err(_) => {
-            discriminators = config.init_discriminators(device)?;
-            false
-        }
-    };
+    // Absent discriminators are initialised afresh; present ones must load (a bad one is an
+    // error, not silently replaced).
+    let with_discriminators = has_prefix(path, "D_A.")? || has_prefix(path, "D_B.")?;
+    if with_discriminators {
+        converted.add(load_discriminator(&mut discriminators.d_a, path, "D_A.")?);
+        converted.add(load_discriminator(&mut discriminators.d_b, path, "D_B.")?);
+    }
     Ok(Imported {
         generators,
         discriminators,

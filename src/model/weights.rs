@@ -4,7 +4,7 @@
 
 use burn::module::{Module, ModuleMapper, Param};
 use burn::store::ModuleSnapshot;
-use burn::tensor::{DType, FloatDType, Tensor};
+use burn::tensor::{DType, Tensor};
 
 /// What [`to_networks_type`] found and did.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -52,7 +52,10 @@ impl ModuleMapper for ToF32 {
         }
         let (id, tensor, mapper) = param.consume();
         let grad = tensor.is_require_grad();
-        let cast = tensor.cast(FloatDType::F32);
+        // Rebuilt from its values rather than cast: on an autodiff device a cast is an operation
+        // of the graph, not a leaf, and only leaves train.
+        let device = tensor.device();
+        let cast = Tensor::from_data(tensor.into_data().convert::<f32>(), &device);
         let cast = if grad { cast.require_grad() } else { cast };
         Param::from_mapped_value(id, cast, mapper)
     }
@@ -96,7 +99,7 @@ fn f32_values(snapshot: &burn::store::burn_pack::Tensor) -> std::result::Result<
 mod tests {
     use super::*;
     use crate::model::ModelConfig;
-    use burn::tensor::Device;
+    use burn::tensor::{Device, FloatDType};
 
     fn small() -> ModelConfig {
         ModelConfig {

@@ -156,8 +156,13 @@ pub fn metric_iterations(run: &Path) -> Vec<serde_json::Value> {
         .collect()
 }
 
+/// The `discogan` binary of this build (or `DISCOGAN_BIN`, to run these tests against another
+/// build, e.g. an older one, and see which of them it fails).
 pub fn binary() -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_discogan"));
+    let path = std::env::var_os("DISCOGAN_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_discogan")));
+    let mut cmd = Command::new(path);
     cmd.stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
