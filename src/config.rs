@@ -418,15 +418,14 @@ impl Config {
     }
 
     /// The configuration as TOML.
-    pub fn to_toml(&self) -> String {
-        // Serialising plain data with string keys cannot fail.
-        toml::to_string_pretty(self).unwrap_or_default()
+    pub fn to_toml(&self) -> Result<String> {
+        toml::to_string_pretty(self).map_err(|e| Error::config("config", e.to_string()))
     }
 
     /// Applies `key=value` overrides (dotted keys, TOML values; bare words are strings),
     /// rejecting unknown keys.
     pub fn with_overrides(&self, overrides: &[String]) -> Result<Self> {
-        let mut doc: toml::Table = toml::from_str(&self.to_toml())
+        let mut doc: toml::Table = toml::from_str(&self.to_toml()?)
             .map_err(|e| Error::config("config", e.message().to_string()))?;
         for item in overrides {
             let (key, raw) = item.split_once('=').ok_or_else(|| {
@@ -520,7 +519,10 @@ mod tests {
         assert_eq!(config.model.width, 32);
         assert_eq!(config.objective.distance, crate::loss::Distance::L1);
         assert_eq!(config.train.iterations, 7);
-        assert_eq!(Config::from_toml(&config.to_toml()).unwrap(), config);
+        assert_eq!(
+            Config::from_toml(&config.to_toml().unwrap()).unwrap(),
+            config
+        );
         let err = Config::default()
             .with_overrides(&["model.wdth=3".into()])
             .unwrap_err();

@@ -108,7 +108,7 @@ proptest! {
         line in any::<prop::sample::Index>(),
         replacement in "[ -~]{0,30}",
     ) {
-        let text = Config::default().to_toml();
+        let text = Config::default().to_toml().unwrap();
         let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
         let i = line.index(lines.len());
         lines[i] = replacement;

@@ -103,12 +103,11 @@ impl ConfigArgs {
             bail!("{}: the configuration file is empty", path.display());
         }
         // The file's keys over the preset's.
-        let mut doc: toml::Table = toml::from_str(&preset.to_toml())?;
+        let mut doc: toml::Table = toml::from_str(&preset.to_toml()?)?;
         let file: toml::Table = toml::from_str(&text)
             .with_context(|| format!("{} is not valid TOML", path.display()))?;
         merge(&mut doc, file);
-        Ok(Config::from_toml(&toml::to_string(&doc)?)
-            .with_context(|| format!("in {}", path.display()))?)
+        Config::from_toml(&toml::to_string(&doc)?).with_context(|| format!("in {}", path.display()))
     }
 }
 
@@ -147,7 +146,7 @@ pub fn run() -> Result<()> {
         Command::Config(args) => {
             let config = args.resolve()?;
             config.validate()?;
-            print!("{}", config.to_toml());
+            print!("{}", config.to_toml()?);
             Ok(())
         }
     }

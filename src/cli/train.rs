@@ -107,7 +107,7 @@ pub(crate) fn train_command(args: TrainArgs) -> Result<()> {
     eprintln!(
         "# resolved configuration ({})\n{}",
         run.config().display(),
-        config.to_toml()
+        config.to_toml()?
     );
 
     let stop = Arc::new(AtomicBool::new(false));

@@ -29,15 +29,14 @@ impl RunLock {
         match file.try_lock() {
             Ok(()) => {}
             Err(TryLockError::WouldBlock) => {
-                let holder = std::fs::read_to_string(&path).unwrap_or_default();
-                let holder = holder.trim();
+                // The holder's pid is only for the message: unreadable, it says less.
+                let holder = match std::fs::read_to_string(&path) {
+                    Ok(text) if !text.trim().is_empty() => format!("process {}", text.trim()),
+                    _ => "another process".into(),
+                };
                 return Err(Error::Locked {
                     path: root.to_path_buf(),
-                    holder: if holder.is_empty() {
-                        "another process".into()
-                    } else {
-                        format!("process {holder}")
-                    },
+                    holder,
                 });
             }
             Err(TryLockError::Error(e)) => return Err(Error::io(&path, e)),

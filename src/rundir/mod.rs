@@ -71,7 +71,7 @@ impl RunDir {
 
     /// Writes `config` as the run's `config.toml`, atomically.
     pub fn write_config(&self, config: &Config) -> Result<()> {
-        write_atomic(&self.config(), config.to_toml().as_bytes())
+        write_atomic(&self.config(), config.to_toml()?.as_bytes())
     }
 
     /// Takes the run's lock (creating the folder), or fails at once if another process holds

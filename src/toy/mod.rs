@@ -155,12 +155,12 @@ pub fn run_experiment(
             };
             let nets = train_toy(&a, &b, &training, device);
             let (points, sources) = a.sample(config.samples, &mut SplitMix64::new(&[seed, 0x5c0]));
-            let translated: Vec<[f32; 2]> = apply(&nets.g_ab, &points, device)
+            let translated: Vec<[f32; 2]> = apply(&nets.g_ab, &points, device)?
                 .into_iter()
                 .map(|v| [v[0], v[1]])
                 .collect();
             let report = mode_report(&translated, &sources, config.modes_a, &b);
-            let realness: Vec<f32> = apply(&nets.d_b, &plot::grid_points(&b), device)
+            let realness: Vec<f32> = apply(&nets.d_b, &plot::grid_points(&b), device)?
                 .into_iter()
                 .map(|v| 1.0 / (1.0 + (-v[0]).exp()))
                 .collect();

@@ -149,13 +149,16 @@ pub fn train_toy(a: &Mixture, b: &Mixture, t: &ToyTraining, device: &Device) -> 
 }
 
 /// Applies a network to points, returning [n, out] values.
-pub fn apply(net: &Mlp, points: &[[f32; 2]], device: &Device) -> Vec<Vec<f32>> {
+pub fn apply(net: &Mlp, points: &[[f32; 2]], device: &Device) -> crate::Result<Vec<Vec<f32>>> {
     let out = net
         .valid()
         .forward(points_tensor(points, &device.clone().without_autodiff()));
     let [n, k] = out.dims();
-    let values = out.into_data().try_to_vec::<f32>().unwrap_or_default();
-    (0..n)
+    let values = out
+        .into_data()
+        .try_to_vec::<f32>()
+        .map_err(|e| crate::Error::Backend(format!("the toy network's outputs: {e:?}")))?;
+    Ok((0..n)
         .map(|i| values[i * k..(i + 1) * k].to_vec())
-        .collect()
+        .collect())
 }
