@@ -20,29 +20,20 @@ const KILLED_ITERATIONS: u64 = 150;
 
 /// A small run that checkpoints every 2 iterations and keeps 2, so that writes, renames and
 /// prunes all happen within its 8 iterations.
+const SMALL: &[(&str, &str)] = &[
+    ("model.width", "4"),
+    ("model.image_size", "32"),
+    ("model.dropout", "0.5"),
+    ("train.batch_size", "2"),
+    ("train.sample_every", "3"),
+    ("train.sample_count", "2"),
+    ("train.checkpoint_every", "2"),
+    ("train.keep_checkpoints", "2"),
+    ("train.log_every", "1"),
+];
+
 fn small_run(out: &Path, resume: bool) -> Command {
-    let mut cmd = binary();
-    cmd.arg("train").arg("--quiet");
-    if resume {
-        cmd.arg("--resume").arg(out);
-    } else {
-        cmd.arg("--out").arg(out);
-        for (k, v) in [
-            ("model.width", "4"),
-            ("model.image_size", "32"),
-            ("model.dropout", "0.5"),
-            ("train.batch_size", "2"),
-            ("train.sample_every", "3"),
-            ("train.sample_count", "2"),
-            ("train.checkpoint_every", "2"),
-            ("train.keep_checkpoints", "2"),
-            ("train.log_every", "1"),
-        ] {
-            cmd.arg("--set").arg(format!("{k}={v}"));
-        }
-    }
-    cmd.arg("--iterations").arg(ITERATIONS.to_string());
-    cmd
+    train_command_with(out, ITERATIONS, resume, SMALL)
 }
 
 /// Every checkpoint the folder lists loads (so none is half written), and the newest is at
@@ -156,14 +147,11 @@ fn delays(n: usize) -> Vec<Duration> {
 fn sigkill_at_20_random_moments_then_resume_equals_an_uninterrupted_run() {
     let tmp = tempfile::tempdir().unwrap();
     let (whole, killed) = (tmp.path().join("whole"), tmp.path().join("killed"));
-    let command = |out: &Path, resume: bool| {
-        let mut cmd = train_command(out, KILLED_ITERATIONS, resume);
-        if !resume {
-            // A checkpoint every iteration: most kills land in or near a write.
-            cmd.args(["--set", "train.checkpoint_every=1"]);
-        }
-        cmd
-    };
+    // A checkpoint every iteration: most kills land in or near a write.
+    let mut settings = INTERRUPTIBLE.to_vec();
+    settings.push(("train.checkpoint_every", "1"));
+    let command =
+        |out: &Path, resume: bool| train_command_with(out, KILLED_ITERATIONS, resume, &settings);
     succeed(command(&whole, false));
     let mut newest = 0;
     let mut interrupted = 0;

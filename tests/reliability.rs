@@ -19,10 +19,48 @@ fn trained(dir: &Path) -> PathBuf {
     run
 }
 
-fn run(args: &[&str]) -> Output {
+fn command(args: &[&str]) -> Command {
     let mut cmd = binary();
     cmd.args(args);
-    cmd.output().unwrap()
+    cmd
+}
+
+fn run(args: &[&str]) -> Output {
+    command(args).output().unwrap()
+}
+
+/// Runs the binary, expecting success; returns its standard output.
+fn ok(args: &[&str]) -> String {
+    succeed(command(args))
+}
+
+/// `train --resume RUN --iterations N`.
+fn resume(run_dir: &Path, iterations: &str) -> Output {
+    run(&[
+        "train",
+        "--quiet",
+        "--resume",
+        s(run_dir),
+        "--iterations",
+        iterations,
+    ])
+}
+
+/// `train --resume RUN --iterations N`, expecting success; returns its standard output.
+fn resumes(run_dir: &Path, iterations: &str) -> String {
+    ok(&[
+        "train",
+        "--quiet",
+        "--resume",
+        s(run_dir),
+        "--iterations",
+        iterations,
+    ])
+}
+
+/// `translate RUN --a2b INPUT --out OUT`.
+fn translate_a2b(run_dir: &Path, input: &Path, out: &Path) -> Output {
+    run(&["translate", s(run_dir), "--a2b", s(input), "--out", s(out)])
 }
 
 /// The command failed cleanly (exit 1, not a panic's 101 or a signal) and its message holds
@@ -105,11 +143,7 @@ fn f16_bits(v: f32) -> u16 {
 }
 
 fn export(run: &Path, to: &Path) {
-    succeed({
-        let mut cmd = binary();
-        cmd.args(["export", s(run), "--out", s(to)]);
-        cmd
-    });
+    ok(&["export", s(run), "--out", s(to)]);
 }
 
 fn import(weights: &Path, out: &Path) -> Output {
@@ -152,42 +186,20 @@ fn half_and_double_precision_weights_are_converted_and_nan_weights_refused() {
         assert!(stderr.contains("converted to f32"), "{name}: {stderr}");
         // The run translates, evaluates and resumes: no dtype left behind to panic on.
         let translated = tmp.path().join(format!("{name}-out"));
-        succeed({
-            let mut cmd = binary();
-            cmd.args([
-                "translate",
-                s(&out_run),
-                "--a2b",
-                s(&test_a),
-                "--out",
-                s(&translated),
-            ]);
-            cmd
-        });
-        succeed({
-            let mut cmd = binary();
-            cmd.args([
-                "eval",
-                s(&out_run),
-                "--a",
-                s(&test_a),
-                "--b",
-                s(&emoji("testB")),
-            ]);
-            cmd
-        });
-        succeed({
-            let mut cmd = binary();
-            cmd.args([
-                "train",
-                "--quiet",
-                "--resume",
-                s(&out_run),
-                "--iterations",
-                "1",
-            ]);
-            cmd
-        });
+        assert!(
+            translate_a2b(&out_run, &test_a, &translated)
+                .status
+                .success()
+        );
+        ok(&[
+            "eval",
+            s(&out_run),
+            "--a",
+            s(&test_a),
+            "--b",
+            s(&emoji("testB")),
+        ]);
+        resumes(&out_run, "1");
     }
     let poisoned = tmp.path().join("nan.safetensors");
     rewrite_safetensors(&weights, &poisoned, safetensors::Dtype::F32, true);
@@ -231,23 +243,9 @@ fn a_checkpoint_with_nan_weights_is_refused_naming_the_file() {
         .map(&mut Poison)
         .save_file(checkpoint.join("generators.bpk"))
         .unwrap();
-    let out = run(&[
-        "translate",
-        s(&run_dir),
-        "--a2b",
-        s(&emoji("testA")),
-        "--out",
-        s(&tmp.path().join("o")),
-    ]);
+    let out = translate_a2b(&run_dir, &emoji("testA"), &tmp.path().join("o"));
     fails_with(out, &["generators.bpk", "not finite"]);
-    let out = run(&[
-        "train",
-        "--quiet",
-        "--resume",
-        s(&run_dir),
-        "--iterations",
-        "3",
-    ]);
+    let out = resume(&run_dir, "3");
     fails_with(out, &["generators.bpk", "not finite"]);
 }
 
@@ -310,18 +308,7 @@ fn a_resume_at_its_target_keeps_the_checkpoint_it_has() {
         .unwrap();
     // A marker the old checkpoint holds and a rewritten one would not.
     std::fs::write(checkpoint.join("marker"), "kept").unwrap();
-    let stdout = succeed({
-        let mut cmd = binary();
-        cmd.args([
-            "train",
-            "--quiet",
-            "--resume",
-            s(&run_dir),
-            "--iterations",
-            "2",
-        ]);
-        cmd
-    });
+    let stdout = resumes(&run_dir, "2");
     assert!(stdout.contains("finished at iteration 2"), "{stdout}");
     assert!(
         checkpoint.join("marker").is_file(),
@@ -335,14 +322,7 @@ fn an_empty_or_broken_config_toml_is_an_error_not_the_defaults() {
     let run_dir = trained(tmp.path());
     for text in ["", "[model\n"] {
         std::fs::write(run_dir.join("config.toml"), text).unwrap();
-        let out = run(&[
-            "train",
-            "--quiet",
-            "--resume",
-            s(&run_dir),
-            "--iterations",
-            "3",
-        ]);
+        let out = resume(&run_dir, "3");
         fails_with(out, &["config.toml"]);
     }
     let empty = tmp.path().join("empty.toml");
@@ -377,18 +357,7 @@ fn a_failed_resume_leaves_config_toml_as_it_was() {
     fails_with(out, &["/no/such/data"]);
     assert_eq!(std::fs::read(run_dir.join("config.toml")).unwrap(), before);
     // So the next resume still works.
-    succeed({
-        let mut cmd = binary();
-        cmd.args([
-            "train",
-            "--quiet",
-            "--resume",
-            s(&run_dir),
-            "--iterations",
-            "3",
-        ]);
-        cmd
-    });
+    resumes(&run_dir, "3");
 }
 
 #[test]
@@ -397,14 +366,7 @@ fn a_second_writer_of_a_run_folder_is_refused() {
     let run_dir = tmp.path().join("run");
     let mut first = train_command(&run_dir, 400, false).spawn().unwrap();
     wait_for_checkpoint(&run_dir, &mut first);
-    let out = run(&[
-        "train",
-        "--quiet",
-        "--resume",
-        s(&run_dir),
-        "--iterations",
-        "400",
-    ]);
+    let out = resume(&run_dir, "400");
     let message = fails_with(out, &["in use", &first.id().to_string()]);
     assert!(message.contains("run"), "{message}");
     let weights = tmp.path().join("w.safetensors");
@@ -424,18 +386,7 @@ fn a_second_writer_of_a_run_folder_is_refused() {
     first.kill().unwrap();
     first.wait().unwrap();
     // The lock dies with its holder, whatever ends it.
-    succeed({
-        let mut cmd = binary();
-        cmd.args([
-            "train",
-            "--quiet",
-            "--resume",
-            s(&run_dir),
-            "--iterations",
-            "4",
-        ]);
-        cmd
-    });
+    resumes(&run_dir, "4");
 }
 
 #[test]
@@ -449,26 +400,12 @@ fn translate_never_overwrites_its_inputs() {
         .remove(0);
     std::fs::copy(&source, inputs.join("x.png")).unwrap();
     let before = std::fs::read(inputs.join("x.png")).unwrap();
-    let out = run(&[
-        "translate",
-        s(&run_dir),
-        "--a2b",
-        s(&inputs),
-        "--out",
-        s(&inputs),
-    ]);
+    let out = translate_a2b(&run_dir, &inputs, &inputs);
     fails_with(out, &["x.png", "one of the inputs"]);
     assert_eq!(std::fs::read(inputs.join("x.png")).unwrap(), before);
     // Through another spelling of the same folder, too.
     let other = inputs.join("..").join("in");
-    let out = run(&[
-        "translate",
-        s(&run_dir),
-        "--a2b",
-        s(&inputs.join("x.png")),
-        "--out",
-        s(&other),
-    ]);
+    let out = translate_a2b(&run_dir, &inputs.join("x.png"), &other);
     fails_with(out, &["one of the inputs"]);
     // Neither direction: a usage error (clap's exit code 2) that names both.
     let out = run(&[
@@ -660,14 +597,7 @@ fn a_state_file_that_disagrees_with_its_folder_is_not_believed() {
         .unwrap()
         .unwrap();
     discogan::rundir::write_state(&checkpoint, 1000).unwrap();
-    let out = run(&[
-        "train",
-        "--quiet",
-        "--resume",
-        s(&run_dir),
-        "--iterations",
-        "3",
-    ]);
+    let out = resume(&run_dir, "3");
     fails_with(out, &["state.json", "iteration 1000", "iteration 2"]);
 }
 
@@ -696,16 +626,7 @@ fn messages_say_the_os_error_once_and_hint_only_where_it_fits() {
     let file = checkpoint.join("generators.bpk");
     let bytes = std::fs::read(&file).unwrap();
     std::fs::write(&file, &bytes[..bytes.len() / 2]).unwrap();
-    let translate = || {
-        run(&[
-            "translate",
-            s(&run_dir),
-            "--a2b",
-            s(&emoji("testA")),
-            "--out",
-            s(&tmp.path().join("o")),
-        ])
-    };
+    let translate = || translate_a2b(&run_dir, &emoji("testA"), &tmp.path().join("o"));
     let message = fails_with(translate(), &["generators.bpk"]);
     assert!(
         !message.contains("another model configuration"),

@@ -169,23 +169,37 @@ pub fn binary() -> Command {
     cmd
 }
 
+/// The small configuration of [`train_command`]: slow enough (64 px, width 8) to be interrupted.
+pub const INTERRUPTIBLE: &[(&str, &str)] = &[
+    ("model.width", "8"),
+    ("model.image_size", "64"),
+    ("model.dropout", "0.5"),
+    ("train.batch_size", "2"),
+    ("train.sample_every", "0"),
+    ("train.checkpoint_every", "2"),
+    ("train.keep_checkpoints", "2"),
+];
+
 /// `discogan train` with the small configuration, slowed down enough to be interrupted.
 pub fn train_command(out: &Path, iterations: u64, resume: bool) -> Command {
+    train_command_with(out, iterations, resume, INTERRUPTIBLE)
+}
+
+/// `discogan train` into `out` for `iterations` in total: a new run with `settings` (each a
+/// `--set`), or a resume of it.
+pub fn train_command_with(
+    out: &Path,
+    iterations: u64,
+    resume: bool,
+    settings: &[(&str, &str)],
+) -> Command {
     let mut cmd = binary();
     cmd.arg("train").arg("--quiet");
     if resume {
         cmd.arg("--resume").arg(out);
     } else {
         cmd.arg("--out").arg(out);
-        for (k, v) in [
-            ("model.width", "8"),
-            ("model.image_size", "64"),
-            ("model.dropout", "0.5"),
-            ("train.batch_size", "2"),
-            ("train.sample_every", "0"),
-            ("train.checkpoint_every", "2"),
-            ("train.keep_checkpoints", "2"),
-        ] {
+        for (k, v) in settings {
             cmd.arg("--set").arg(format!("{k}={v}"));
         }
     }
