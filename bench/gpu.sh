@@ -4,7 +4,7 @@
 # longest part). Needs the CUDA driver, and PyTorch for the reference (PYTHON, default python3).
 #
 # usage: bench/gpu.sh [--batch 64] [--rounds 3]
-# Not yet run: no GPU machine was lent to the session that wrote it (see BENCHMARKS.md).
+# Not yet run: no GPU machine has been available since it was written (2026-11-30) (see BENCHMARKS.md).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 batch=64 rounds=3

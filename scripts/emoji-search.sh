@@ -13,7 +13,7 @@ COMMON=(-q
   --set train.eval_every=100 --set train.sample_every=500 --set train.checkpoint_every=0
   --set train.keep_checkpoints=1)
 
-# Iterations per 10 idle minutes at session 2's speed: seed nets at width 32 ~1.05 s/iteration, paper nets at
+# Iterations per 10 idle minutes at the speed of 2026-11-30 (before the CPU kernels): seed nets at width 32 ~1.05 s/iteration, paper nets at
 # width 64 ~1.15 s/iteration (batch 8).
 SEED=$((600 * SCALE)); PAPER=$((520 * SCALE))
 declare -A CONFIGS=(
