@@ -46,6 +46,26 @@ fn resume(run_dir: &Path, iterations: &str) -> Output {
     ])
 }
 
+/// One iteration of a small new run on the dataset `data` into `out`, with `extra` flags.
+fn train_on(data: &Path, out: &Path, extra: &[&str]) -> Output {
+    let mut args = vec![
+        "train",
+        "--quiet",
+        "--data",
+        s(data),
+        "--out",
+        s(out),
+        "--iterations",
+        "1",
+        "--set",
+        "model.width=4",
+        "--set",
+        "model.image_size=32",
+    ];
+    args.extend_from_slice(extra);
+    run(&args)
+}
+
 /// `train --resume RUN --iterations N`, expecting success; returns its standard output.
 fn resumes(run_dir: &Path, iterations: &str) -> String {
     ok(&[
@@ -520,24 +540,9 @@ fn links_to_nothing_loops_folders_and_fifos_named_as_images_are_reported() {
     );
     let out_dir = tmp.path().join("run");
     let train = |extra: &[&str]| {
-        let mut args = vec![
-            "train",
-            "--quiet",
-            "--data",
-            s(&data),
-            "--out",
-            s(&out_dir),
-            "--iterations",
-            "1",
-            "--set",
-            "model.width=4",
-            "--set",
-            "model.image_size=32",
-            "--set",
-            "train.batch_size=2",
-        ];
+        let mut args = vec!["--set", "train.batch_size=2"];
         args.extend_from_slice(extra);
-        run(&args)
+        train_on(&data, &out_dir, &args)
     };
     fails_with(
         train(&[]),
@@ -573,18 +578,7 @@ fn held_out_scores_need_held_out_images() {
     std::fs::remove_dir_all(data.join("testA")).unwrap();
     std::fs::remove_dir_all(data.join("testB")).unwrap();
     let out_dir = tmp.path().join("run");
-    let out = run(&[
-        "train",
-        "--quiet",
-        "--data",
-        s(&data),
-        "--out",
-        s(&out_dir),
-        "--iterations",
-        "1",
-        "--set",
-        "train.eval_every=1",
-    ]);
+    let out = train_on(&data, &out_dir, &["--set", "train.eval_every=1"]);
     fails_with(out, &["train.eval_every", "held-out"]);
 }
 
