@@ -2,7 +2,7 @@
 # Times discogan and the PyTorch reference side by side on this machine, alternating runs, and
 # prints the speed ratio (PyTorch ms / discogan ms: above 1 means discogan is faster).
 #
-# usage: bench/compare.sh [--preset seed|paper] [--batch 8] [--size 64] [--width 64]
+# usage: bench/compare.sh [--preset unet|paper] [--batch 8] [--size 64] [--width 64]
 #                         [--iters 10] [--warmup 3] [--rounds 3] [--threads 2] [--device cpu|cuda]
 # The PyTorch side needs `pip install torch==2.13.0` (PYTHON picks the interpreter, default
 # python3). The discogan side is built here with --release (and --features cuda for --device cuda);
@@ -11,7 +11,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-preset=seed batch=8 size=64 width=64 iters=10 warmup=3 rounds=3 threads=2 device=cpu
+preset=unet batch=8 size=64 width=64 iters=10 warmup=3 rounds=3 threads=2 device=cpu
 while [ $# -gt 0 ]; do
   case "$1" in
     --preset) preset=$2 ;; --batch) batch=$2 ;; --size) size=$2 ;; --width) width=$2 ;;

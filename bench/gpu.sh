@@ -16,6 +16,6 @@ while [ $# -gt 0 ]; do
   shift 2
 done
 nvidia-smi --query-gpu=name,memory.total --format=csv,noheader || true
-for preset in seed paper; do
+for preset in unet paper; do
   bench/compare.sh --device cuda --preset "$preset" --batch "$batch" --rounds "$rounds" --iters 20 --warmup 5
 done

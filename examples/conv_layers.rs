@@ -1,4 +1,4 @@
-//! burn's convolutions against `discogan::model::conv4`'s, per layer of a width-64 U-Net at 64 px,
+//! burn's convolutions against `discogan::backends::cpu::conv4`'s, per layer of a width-64 U-Net at 64 px,
 //! batch 8 (BENCHMARKS.md, change 12): forward, and forward + backward. (Change 8's table came
 //! from this program's version of commit 23e0dfc, which timed the since removed batched form.)
 //!
@@ -10,7 +10,7 @@ use std::time::Instant;
 use burn::tensor::module::{conv_transpose2d, conv2d};
 use burn::tensor::ops::{ConvOptions, ConvTransposeOptions};
 use burn::tensor::{Device, Distribution, Tensor};
-use discogan::model::conv4;
+use discogan::backends::cpu::conv4;
 
 type Conv = fn(Tensor<4>, Tensor<4>, Option<Tensor<1>>) -> Tensor<4>;
 

@@ -10,9 +10,9 @@ use std::time::Instant;
 use burn::module::Module;
 use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
 use burn::tensor::{Device, Distribution, Tensor};
+use discogan::backends::cpu::FusedAdam;
 use discogan::config::OptimizerConfig;
 use discogan::model::UNetGeneratorConfig;
-use discogan::train::FusedAdam;
 
 /// Best of four runs after one warm-up, in milliseconds.
 fn best_ms(mut f: impl FnMut()) -> f64 {
@@ -50,7 +50,10 @@ fn main() -> anyhow::Result<()> {
     let mut optim = if burn_adam {
         AdamConfig::new().with_epsilon(1e-8).init()
     } else {
-        ModuleOptimizer::from(FusedAdam::new(&OptimizerConfig::default()))
+        {
+            let o = OptimizerConfig::default();
+            ModuleOptimizer::from(FusedAdam::new(o.beta1, o.beta2, o.epsilon, o.weight_decay))
+        }
     };
     // As the trainer does: the optimiser owns the module, so parameters update in place.
     let mut g = g;

@@ -7,37 +7,14 @@ use serde::{Deserialize, Serialize};
 use crate::data::{DataConfig, Preprocess};
 use crate::error::{Error, Result};
 use crate::loss::{Distance, GanLoss};
+pub use crate::loss::{ObjectiveKind, Variant};
 use crate::model::{Architecture, ModelConfig};
-
-/// Which objective to optimise.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
-#[serde(rename_all = "lowercase")]
-pub enum ObjectiveKind {
-    /// The design document's: GAN + λ_cyc · reconstruction (+ λ_pw · pixelwise).
-    #[default]
-    Seed,
-    /// The official code's: (0.1 · GAN + 0.9 · feature matching) · (1 − rate) + rate · recon.
-    Paper,
-}
-
-/// The paper's ablation variants.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
-#[serde(rename_all = "lowercase")]
-pub enum Variant {
-    /// One direction (A→B, judged by D_B), no reconstruction.
-    Gan,
-    /// One direction with the A→B→A reconstruction.
-    Recongan,
-    /// Both directions, both reconstructions.
-    #[default]
-    Discogan,
-}
 
 /// When each side is updated.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "snake_case")]
 pub enum Schedule {
-    /// Every iteration: a discriminator step, then a generator step (the seed's loop).
+    /// Every iteration: a discriminator step, then a generator step (the loop of `reference/discogan_torch.py`).
     #[default]
     Every,
     /// The official code's: the discriminators on every `update_interval`-th iteration
@@ -49,7 +26,7 @@ pub enum Schedule {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ObjectiveConfig {
-    /// Seed or paper objective.
+    /// Weighted or paper objective.
     pub kind: ObjectiveKind,
     /// gan, recongan or discogan.
     pub variant: Variant,
@@ -59,9 +36,9 @@ pub struct ObjectiveConfig {
     pub distance: Distance,
     /// Margin of the hinge distance.
     pub hinge_margin: f32,
-    /// λ_cyc, the weight of the reconstruction term (seed objective).
+    /// λ_cyc, the weight of the reconstruction term (weighted objective).
     pub lambda_cycle: f64,
-    /// λ_pw, the weight of the pixelwise term (seed objective; paired data only). Unset: 10
+    /// λ_pw, the weight of the pixelwise term (weighted objective; paired data only). Unset: 10
     /// when the data are paired (`data.paired`), else 0 — see [`Config::pixelwise_weight`].
     pub lambda_pixelwise: Option<f64>,
     /// λ_id, the weight of the identity-mapping term `½ [d(G_AB(b), b) + d(G_BA(a), a)]`
@@ -83,7 +60,7 @@ pub struct ObjectiveConfig {
 impl Default for ObjectiveConfig {
     fn default() -> Self {
         Self {
-            kind: ObjectiveKind::Seed,
+            kind: ObjectiveKind::Weighted,
             variant: Variant::Discogan,
             gan_loss: GanLoss::Bce,
             distance: Distance::Mse,
@@ -199,12 +176,51 @@ pub struct Config {
     pub train: TrainConfig,
 }
 
+/// A [`Config`] that has passed [`Config::validate`] ([`Config::validated`] is the only way to
+/// make one): what the trainer and a run take, so that nothing downstream checks it again.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ValidConfig(Config);
+
+impl std::ops::Deref for ValidConfig {
+    type Target = Config;
+
+    fn deref(&self) -> &Config {
+        &self.0
+    }
+}
+
+impl ValidConfig {
+    /// The configuration itself.
+    pub fn into_inner(self) -> Config {
+        self.0
+    }
+
+    /// [`Config::with_absolute_paths`]: the paths change, the values checked do not.
+    pub fn with_absolute_paths(self) -> Result<Self> {
+        Ok(Self(self.0.with_absolute_paths()?))
+    }
+}
+
+/// `from`'s keys into `into`, tables merged key by key.
+fn merge(into: &mut toml::Table, from: toml::Table) {
+    for (key, value) in from {
+        match (into.get_mut(&key), value) {
+            (Some(toml::Value::Table(a)), toml::Value::Table(b)) => merge(a, b),
+            (_, value) => {
+                into.insert(key, value);
+            }
+        }
+    }
+}
+
 /// Named starting points.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Preset {
-    /// The design document: U-Net + PatchGAN, BCE + 10 · MSE cycle, D then G every iteration.
-    Seed,
+    /// U-Net + PatchGAN, BCE + 10 · MSE cycle, D then G every iteration (called `seed`
+    /// before 2026-12-03).
+    #[serde(alias = "seed")]
+    Unet,
     /// The paper's official code: its networks, feature matching, the rate curriculum, the
     /// alternating schedule and Adam's weight decay 1e-5.
     Paper,
@@ -214,7 +230,7 @@ impl Config {
     /// The configuration of a preset.
     pub fn preset(preset: Preset) -> Self {
         match preset {
-            Preset::Seed => Self::default(),
+            Preset::Unet => Self::default(),
             Preset::Paper => Self {
                 model: ModelConfig {
                     architecture: Architecture::Paper,
@@ -238,6 +254,12 @@ impl Config {
                 ..Self::default()
             },
         }
+    }
+
+    /// The configuration, checked once: what training takes ([`ValidConfig`]).
+    pub fn validated(self) -> Result<ValidConfig> {
+        self.validate()?;
+        Ok(ValidConfig(self))
     }
 
     /// Checks every value, naming the first bad key.
@@ -385,19 +407,32 @@ impl Config {
         Ok(self)
     }
 
-    /// Reads the configuration file `path` whose contents are `text`. An empty file is an
-    /// error, not the defaults: every file this program writes has every key.
+    /// Reads the configuration file `path` whose contents are `text` (keys left out keep their
+    /// defaults). An empty file is an error, not the defaults: every file this program writes
+    /// has every key.
     pub fn from_file_text(path: &std::path::Path, text: &str) -> Result<Self> {
-        if text.trim().is_empty() {
-            return Err(Error::Data {
-                path: path.to_path_buf(),
-                reason: "the configuration file is empty".into(),
-            });
-        }
-        Self::from_toml(text).map_err(|e| Error::Data {
+        Self::from_file_over(&Self::default(), path, text)
+    }
+
+    /// The configuration file `path` (contents `text`) over `base`: the file's keys replace
+    /// `base`'s, the others stay. Errors name the file, and unknown keys or wrong types the
+    /// line of the file they are on; an empty file is an error.
+    pub fn from_file_over(base: &Config, path: &std::path::Path, text: &str) -> Result<Self> {
+        let in_file = |reason: String| Error::Data {
             path: path.to_path_buf(),
-            reason: e.to_string(),
-        })
+            reason,
+        };
+        if text.trim().is_empty() {
+            return Err(in_file("the configuration file is empty".into()));
+        }
+        // Checked alone first, so that an error points into the file, not the merged document.
+        Self::from_toml(text).map_err(|e| in_file(e.to_string()))?;
+        let file: toml::Table = toml::from_str(text).map_err(|e| in_file(e.to_string()))?;
+        let mut doc: toml::Table =
+            toml::from_str(&base.to_toml()?).map_err(|e| in_file(e.to_string()))?;
+        merge(&mut doc, file);
+        let merged = toml::to_string(&doc).map_err(|e| in_file(e.to_string()))?;
+        Self::from_toml(&merged).map_err(|e| in_file(e.to_string()))
     }
 
     /// The learning rate of iteration `iteration` (counting from 0): `optimizer.lr`, falling
@@ -502,8 +537,42 @@ mod tests {
 
     #[test]
     fn presets_are_valid() {
-        Config::preset(Preset::Seed).validate().unwrap();
+        Config::preset(Preset::Unet).validate().unwrap();
         Config::preset(Preset::Paper).validate().unwrap();
+    }
+
+    #[test]
+    fn the_names_before_2026_12_03_still_read() {
+        // Run folders written before the rename say "seed" for the architecture and objective.
+        let old = "[model]\narchitecture = \"seed\"\n[objective]\nkind = \"seed\"\n";
+        let config = Config::from_toml(old).unwrap();
+        assert_eq!(config.model.architecture, Architecture::Unet);
+        assert_eq!(config.objective.kind, ObjectiveKind::Weighted);
+        // ... and are written with the new names.
+        let text = config.to_toml().unwrap();
+        assert!(text.contains("architecture = \"unet\""), "{text}");
+        assert!(text.contains("kind = \"weighted\""), "{text}");
+        let preset: Preset = toml::Value::String("seed".into()).try_into().unwrap();
+        assert_eq!(preset, Preset::Unet);
+    }
+
+    #[test]
+    fn a_file_over_a_preset_keeps_the_preset_where_it_is_silent() {
+        let path = std::path::Path::new("run.toml");
+        let paper = Config::preset(Preset::Paper);
+        let config = Config::from_file_over(&paper, path, "[model]\nwidth = 8\n").unwrap();
+        assert_eq!(config.model.width, 8);
+        assert_eq!(config.objective.kind, ObjectiveKind::Paper);
+        // Errors name the file and point into it, not into the merged document.
+        let err = Config::from_file_over(&paper, path, "\n[model]\nwidht = 8\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("run.toml") && err.contains("widht"), "{err}");
+        assert!(err.contains("(at `widht = 8`)"), "{err}");
+        let err = Config::from_file_over(&paper, path, " \n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("run.toml") && err.contains("empty"), "{err}");
     }
 
     #[test]

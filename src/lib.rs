@@ -1,14 +1,17 @@
 //! DiscoGAN: learning to translate images between two domains from unpaired examples
 //! (Kim et al., ICML 2017), on burn.
 //!
-//! - [`model`]: the networks (the design document's U-Net and PatchGAN; the paper's nets).
+//! - [`model`]: the networks (U-Net and PatchGAN; the paper's nets).
 //! - [`loss`]: every equation of the objective.
 //! - [`config`]: the configuration and its presets.
 //! - [`rundir`]: the run folder (layout, lock, atomic writes, checkpoints).
 //! - [`train`]: the training iteration and whole runs.
+//! - `backends`: the CPU backend's fast paths beside their fallbacks (not part of the API).
 #![warn(missing_docs)]
 
 pub mod atomic;
+#[doc(hidden)]
+pub mod backends;
 pub mod bench;
 pub mod config;
 pub mod data;

@@ -5,7 +5,7 @@
 //! at once, so each iteration's activations and gradients land in fresh pages that the kernel
 //! must fault in and zero again (about a million page faults per 5 bench iterations at width 64).
 //! Serving allocations up to 256 MB from the heap and keeping up to 1 GB of freed heap makes the
-//! next iteration reuse the same memory: the seed preset's iteration is ~10 % faster and its peak
+//! next iteration reuse the same memory: the unet preset's iteration is ~10 % faster and its peak
 //! memory unchanged (BENCHMARKS.md). A user's own `MALLOC_MMAP_THRESHOLD_` or
 //! `MALLOC_TRIM_THRESHOLD_` takes precedence.
 

@@ -10,39 +10,33 @@ use image::{DynamicImage, imageops::FilterType};
 use crate::config::Config;
 use crate::data::{Preprocess, list_images, open, to_image};
 use crate::error::{Error, Result};
-use crate::model::Generator;
+pub use crate::model::Direction;
+use crate::model::Generators;
 use crate::rundir::{RunDir, Weights, load_generators, write_png};
 
-/// Which generator to apply.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Direction {
-    /// G_AB: domain A to domain B.
-    AToB,
-    /// G_BA: domain B to domain A.
-    BToA,
-}
-
-/// One generator of a trained run, in inference mode.
+/// The two generators of a trained run, in inference mode, with the preprocessing they were
+/// trained with.
 pub struct Translator {
-    generator: Generator,
+    generators: Generators,
+    /// The same generators, B→A as A→B ([`Generators::mirrored`]).
+    mirrored: Generators,
     prep: Preprocess,
     device: Device,
 }
 
 impl Translator {
-    /// The generator of `direction` from the latest checkpoint of `run` (its moving average
-    /// when the run kept one), on `device`.
-    pub fn from_run(run: &RunDir, direction: Direction, device: &Device) -> Result<Self> {
-        Self::from_checkpoint(run, None, Weights::Inference, direction, device)
+    /// The generators of the latest checkpoint of `run` (their moving average when the run kept
+    /// one), on `device`.
+    pub fn from_run(run: &RunDir, device: &Device) -> Result<Self> {
+        Self::from_checkpoint(run, None, Weights::Inference, device)
     }
 
-    /// The generator of `direction` from `checkpoint` (a folder of `run`'s checkpoints; `None`:
-    /// the latest) with the `weights` asked for, on `device`.
+    /// The generators of `checkpoint` (a folder of `run`'s checkpoints; `None`: the latest)
+    /// with the `weights` asked for, on `device`.
     pub fn from_checkpoint(
         run: &RunDir,
         checkpoint: Option<&Path>,
         weights: Weights,
-        direction: Direction,
         device: &Device,
     ) -> Result<Self> {
         let config = run.read_config()?;
@@ -52,31 +46,44 @@ impl Translator {
         };
         let plain = device.clone().without_autodiff();
         let generators = load_generators(&config.model, &path, weights, &plain)?;
-        let generator = match direction {
-            Direction::AToB => generators.g_ab,
-            Direction::BToA => generators.g_ba,
-        };
-        Ok(Self::new(generator, &config, device))
+        Ok(Self::new(&generators, &config, device))
     }
 
-    /// `generator` (of a run configured by `config`) in inference mode on `device`.
-    pub fn new(generator: Generator, config: &Config, device: &Device) -> Self {
+    /// `generators` (of a run configured by `config`) in inference mode on `device`.
+    pub fn new(generators: &Generators, config: &Config, device: &Device) -> Self {
+        let generators = generators.valid();
         Self {
-            generator: generator.valid(),
+            mirrored: generators.mirrored(),
+            generators,
             prep: config.inference_preprocess(),
             device: device.clone().without_autodiff(),
         }
     }
 
-    /// The side of the (square) images the generator makes.
+    /// The side of the (square) images the generators make.
     pub fn image_size(&self) -> usize {
         self.prep.image_size
     }
 
-    /// Translates images of any size; the results are at the model's size.
-    pub fn translate_images(&self, images: &[DynamicImage]) -> Result<Vec<DynamicImage>> {
+    /// Translates images of any size in `direction`; the results are at the model's size.
+    pub fn translate_images(
+        &self,
+        direction: Direction,
+        images: &[DynamicImage],
+    ) -> Result<Vec<DynamicImage>> {
+        Ok(self.cycle_images(direction, images, false)?.0)
+    }
+
+    /// Translates images of any size in `direction` and, with `reconstruct`, each translation
+    /// back ([`Generators::cycle`]): (translations, reconstructions), at the model's size.
+    pub fn cycle_images(
+        &self,
+        direction: Direction,
+        images: &[DynamicImage],
+        reconstruct: bool,
+    ) -> Result<(Vec<DynamicImage>, Vec<DynamicImage>)> {
         if images.is_empty() {
-            return Ok(Vec::new());
+            return Ok((Vec::new(), Vec::new()));
         }
         let s = self.prep.image_size;
         let c = self.prep.channels;
@@ -84,27 +91,39 @@ impl Translator {
             .iter()
             .flat_map(|img| self.prep.apply(img, None))
             .collect();
+        // [images, channels, size, size]
         let x = Tensor::<4>::from_data(
             TensorData::new(values, [images.len(), c, s, s]),
             &self.device,
         );
-        let y = self
-            .generator
-            .forward(x)
-            .into_data()
-            .try_to_vec::<f32>()
-            .map_err(|e| Error::Backend(format!("the translations: {e:?}")))?;
-        Ok(y.chunks_exact(c * s * s)
-            .map(|tile| to_image(tile, c, (s as u32, s as u32), self.prep.range))
-            .collect())
+        let pair = match direction {
+            Direction::AToB => &self.generators,
+            Direction::BToA => &self.mirrored,
+        };
+        let cycle = pair.cycle(&x, None, reconstruct);
+        let to_images = |t: Tensor<4>| -> Result<Vec<DynamicImage>> {
+            let y = t
+                .into_data()
+                .try_to_vec::<f32>()
+                .map_err(|e| Error::Backend(format!("the translations: {e:?}")))?;
+            Ok(y.chunks_exact(c * s * s)
+                .map(|tile| to_image(tile, c, (s as u32, s as u32), self.prep.range))
+                .collect())
+        };
+        let reconstructed = match cycle.recov_a {
+            Some(recov) => to_images(recov)?,
+            None => Vec::new(),
+        };
+        Ok((to_images(cycle.fake_b)?, reconstructed))
     }
 
-    /// Translates `inputs` (files, or folders of images) into PNG files in `out`, named after
+    /// Translates `inputs` (files, or folders of images) in `direction` into PNG files in `out`, named after
     /// the inputs, `batch` images at a time. With `keep_size`, each result is resized back to
     /// its input's size; otherwise it stays at the model's size. An output that would replace
     /// one of the inputs is refused before anything is written. Returns the files written.
     pub fn translate_files(
         &self,
+        direction: Direction,
         inputs: &[PathBuf],
         out: &Path,
         keep_size: bool,
@@ -126,7 +145,7 @@ impl Translator {
                 .collect::<Result<Vec<_>>>()?;
             for ((img, result), (_, target)) in images
                 .iter()
-                .zip(self.translate_images(&images)?)
+                .zip(self.translate_images(direction, &images)?)
                 .zip(chunk)
             {
                 let result = if keep_size

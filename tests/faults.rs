@@ -48,8 +48,12 @@ fn assert_complete(run: &Path, at_least: u64) -> u64 {
     let config = dir.read_config().unwrap();
     for (_, path) in &listed {
         let _guard = random_stream();
-        Trainer::load_checkpoint(config.clone(), path, &Device::default().autodiff())
-            .unwrap_or_else(|e| panic!("{} does not load: {e}", path.display()));
+        Trainer::load_checkpoint(
+            config.clone().validated().unwrap(),
+            path,
+            &Device::default().autodiff(),
+        )
+        .unwrap_or_else(|e| panic!("{} does not load: {e}", path.display()));
     }
     let newest = listed.last().unwrap().0;
     assert!(

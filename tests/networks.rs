@@ -16,7 +16,7 @@ fn config(architecture: Architecture, channels: usize, image_size: usize) -> Mod
 #[test]
 fn shapes_for_sizes_and_channels() {
     let device = Device::default();
-    for architecture in [Architecture::Seed, Architecture::Paper] {
+    for architecture in [Architecture::Unet, Architecture::Paper] {
         for size in [32, 64, 128, 256] {
             for channels in [1, 3, 4] {
                 let config = config(architecture, channels, size);
@@ -32,7 +32,7 @@ fn shapes_for_sizes_and_channels() {
                 );
                 let out = d.forward(y);
                 let (patches, features) = match architecture {
-                    Architecture::Seed => (size / 8, 0),
+                    Architecture::Unet => (size / 8, 0),
                     // Encoder layers down to 4x4: log2(size) - 2, features from the second on.
                     Architecture::Paper => (1, size.trailing_zeros() as usize - 3),
                 };
@@ -53,7 +53,7 @@ fn shapes_for_sizes_and_channels() {
 #[test]
 fn sizes_the_networks_cannot_take_are_configuration_errors() {
     let device = Device::default();
-    for architecture in [Architecture::Seed, Architecture::Paper] {
+    for architecture in [Architecture::Unet, Architecture::Paper] {
         for size in [0, 8, 16, 48, 96, 100] {
             let err = config(architecture, 3, size)
                 .init_generator(&device)

@@ -176,7 +176,7 @@ fn seed_two_iterations_match_reference() {
         d_a: Discriminator::Patch(patch(&fx, "init.D_A.", &device)),
         d_b: Discriminator::Patch(patch(&fx, "init.D_B.", &device)),
     };
-    let mut config = Config::preset(Preset::Seed);
+    let mut config = Config::preset(Preset::Unet);
     config.model.width = WIDTH;
     config.model.dropout = 0.0;
     let mut recorder = GradientRecorder {
@@ -184,27 +184,30 @@ fn seed_two_iterations_match_reference() {
         discriminators: Some(discriminators.clone()),
         ..Default::default()
     };
-    let mut trainer = Trainer::from_networks(config, generators, discriminators).unwrap();
+    let mut trainer =
+        Trainer::from_networks(config.validated().unwrap(), generators, discriminators).unwrap();
     let real_a = fx.tensor4("real_A", &device);
     let real_b = fx.tensor4("real_B", &device);
 
     for step in 1..=2 {
         let report = trainer.step_observed(real_a.clone(), real_b.clone(), &mut recorder);
         assert_eq!(report.updated, vec![Side::Discriminators, Side::Generators]);
-        for name in [
-            "d_loss",
-            "g_loss",
-            "loss_gan",
-            "loss_cycle",
-            "loss_pixelwise",
+        let losses = report.read().unwrap();
+        // (our name, the fixture's)
+        for (name, reference) in [
+            ("loss_d", "d_loss"),
+            ("loss_g", "g_loss"),
+            ("loss_gan", "loss_gan"),
+            ("loss_cycle", "loss_cycle"),
+            ("loss_pixelwise", "loss_pixelwise"),
         ] {
-            let actual = report
-                .loss(name)
+            let actual = losses
+                .get(name)
                 .unwrap_or_else(|| panic!("{name} not reported"));
             assert_loss_close(
                 &format!("step{step}.{name}"),
                 actual,
-                fx.scalar(&format!("step{step}.{name}")),
+                fx.scalar(&format!("step{step}.{reference}")),
             );
         }
     }
@@ -307,7 +310,7 @@ fn paper_trainer(fx: &Fixture, device: &Device) -> (Trainer, GradientRecorder) {
         ..Default::default()
     };
     (
-        Trainer::from_networks(config, generators, discriminators).unwrap(),
+        Trainer::from_networks(config.validated().unwrap(), generators, discriminators).unwrap(),
         recorder,
     )
 }
@@ -324,8 +327,8 @@ fn paper_step_matches_reference() {
     let report = trainer.step_observed(real_a.clone(), real_b.clone(), &mut recorder);
     assert_eq!(report.updated, vec![Side::Discriminators]);
     assert_loss_close(
-        "d_loss",
-        report.loss("d_loss").unwrap(),
+        "loss_d",
+        report.read().unwrap().get("loss_d").unwrap(),
         fx.scalar("d_loss"),
     );
     let d = &trainer.discriminators;
@@ -344,19 +347,21 @@ fn paper_step_matches_reference() {
     trainer.set_iteration(1);
     let report = trainer.step_observed(real_a, real_b, &mut recorder);
     assert_eq!(report.updated, vec![Side::Generators]);
-    for name in [
-        "gen_gan_a",
-        "gen_gan_b",
-        "fm_a",
-        "fm_b",
-        "recon_a",
-        "recon_b",
-        "g_loss",
+    let losses = report.read().unwrap();
+    // (our name, the fixture's)
+    for (name, reference) in [
+        ("loss_gan_a", "gen_gan_a"),
+        ("loss_gan_b", "gen_gan_b"),
+        ("loss_fm_a", "fm_a"),
+        ("loss_fm_b", "fm_b"),
+        ("loss_cycle_a", "recon_a"),
+        ("loss_cycle_b", "recon_b"),
+        ("loss_g", "g_loss"),
     ] {
-        let actual = report
-            .loss(name)
+        let actual = losses
+            .get(name)
             .unwrap_or_else(|| panic!("{name} not reported"));
-        assert_loss_close(name, actual, fx.scalar(name));
+        assert_loss_close(name, actual, fx.scalar(reference));
     }
     let g = &trainer.generators;
     check_gradients(

@@ -2,6 +2,7 @@
 
 use std::collections::BTreeMap;
 
+use burn::module::Module;
 use burn::store::ModuleSnapshot;
 use burn::tensor::{Device, Distribution, Tensor};
 use discogan::config::{Config, Preset, Schedule, Variant};
@@ -39,7 +40,7 @@ fn batch(config: &Config, device: &Device) -> Tensor<4> {
 fn changed_by_one_iteration(config: Config, iteration: u64) -> (Vec<Side>, [bool; 4]) {
     let device = Device::default().autodiff();
     device.seed(7);
-    let mut trainer = Trainer::new(config.clone(), &device).unwrap();
+    let mut trainer = Trainer::new(config.clone().validated().unwrap(), &device).unwrap();
     trainer.set_iteration(iteration);
     let before_g = (
         params(&trainer.generators.g_ab),
@@ -50,7 +51,7 @@ fn changed_by_one_iteration(config: Config, iteration: u64) -> (Vec<Side>, [bool
         params(&trainer.discriminators.d_b),
     );
     let report = trainer.step(batch(&config, &device), batch(&config, &device));
-    for (name, value) in &report.losses {
+    for (name, value) in &report.read().unwrap().values {
         assert!(value.is_finite(), "{name} = {value}");
     }
     let changed = [
@@ -64,7 +65,7 @@ fn changed_by_one_iteration(config: Config, iteration: u64) -> (Vec<Side>, [bool
 
 #[test]
 fn a_discriminator_step_leaves_the_generators_untouched_and_vice_versa() {
-    for preset in [Preset::Seed, Preset::Paper] {
+    for preset in [Preset::Unet, Preset::Paper] {
         let mut config = small(preset);
         config.objective.schedule = Schedule::Alternate;
         config.objective.update_interval = 2;
@@ -79,7 +80,7 @@ fn a_discriminator_step_leaves_the_generators_untouched_and_vice_versa() {
 
 #[test]
 fn variants_train_only_their_networks() {
-    for preset in [Preset::Seed, Preset::Paper] {
+    for preset in [Preset::Unet, Preset::Paper] {
         let mut config = small(preset);
         config.objective.schedule = Schedule::Every;
         // gan: A->B judged by D_B; nothing else moves.
@@ -106,7 +107,7 @@ fn every_gan_loss_and_distance_trains() {
             Distance::Cosine,
             Distance::Hinge,
         ] {
-            let mut config = small(Preset::Seed);
+            let mut config = small(Preset::Unet);
             config.objective.gan_loss = gan_loss;
             config.objective.distance = distance;
             config.objective.lambda_pixelwise = Some(1.0);
@@ -119,13 +120,13 @@ fn every_gan_loss_and_distance_trains() {
 #[test]
 fn the_identity_term_is_each_generator_applied_to_its_own_domain() {
     let device = Device::default().autodiff();
-    let mut config = small(Preset::Seed);
+    let mut config = small(Preset::Unet);
     // No dropout, so that a forward pass outside the step sees the same networks.
     config.model.dropout = 0.0;
     config.objective.distance = discogan::loss::Distance::L1;
     config.objective.lambda_identity = 2.5;
     device.seed(3);
-    let mut trainer = Trainer::new(config.clone(), &device).unwrap();
+    let mut trainer = Trainer::new(config.clone().validated().unwrap(), &device).unwrap();
     let (a, b) = (batch(&config, &device), batch(&config, &device));
     // The D step comes first and leaves the generators as they are.
     let g = trainer.generators.clone();
@@ -133,20 +134,21 @@ fn the_identity_term_is_each_generator_applied_to_its_own_domain() {
     let expected = 0.5 * (l1(g.g_ab.forward(b.clone()), &b) + l1(g.g_ba.forward(a.clone()), &a));
 
     let report = trainer.step(a, b);
-    let identity = report.loss("loss_identity").unwrap();
+    let identity = report.read().unwrap().get("loss_identity").unwrap();
     assert!(
         (identity - expected).abs() < 1e-5,
         "{identity} vs {expected}"
     );
-    let rest = report.loss("loss_gan").unwrap() + 10.0 * report.loss("loss_cycle").unwrap();
-    let g_loss = report.loss("g_loss").unwrap();
+    let rest = report.read().unwrap().get("loss_gan").unwrap()
+        + 10.0 * report.read().unwrap().get("loss_cycle").unwrap();
+    let g_loss = report.read().unwrap().get("loss_g").unwrap();
     assert!((g_loss - rest - 2.5 * identity).abs() < 1e-4, "{g_loss}");
 
     // Off by default: not computed, not reported.
     config.objective.lambda_identity = 0.0;
-    let mut trainer = Trainer::new(config.clone(), &device).unwrap();
+    let mut trainer = Trainer::new(config.clone().validated().unwrap(), &device).unwrap();
     let report = trainer.step(batch(&config, &device), batch(&config, &device));
-    assert_eq!(report.loss("loss_identity"), None);
+    assert_eq!(report.read().unwrap().get("loss_identity"), None);
 }
 
 /// G_AB's trainable weights ([`params`]), flattened in path order.
@@ -166,7 +168,7 @@ fn g_ab_weights(trainer: &Trainer) -> Vec<f32> {
 fn first_step(config: &Config, iteration: u64) -> Vec<f32> {
     let device = Device::default().autodiff();
     device.seed(11);
-    let mut trainer = Trainer::new(config.clone(), &device).unwrap();
+    let mut trainer = Trainer::new(config.clone().validated().unwrap(), &device).unwrap();
     let (a, b) = (batch(config, &device), batch(config, &device));
     trainer.set_iteration(iteration);
     let before = g_ab_weights(&trainer);
@@ -178,7 +180,7 @@ fn first_step(config: &Config, iteration: u64) -> Vec<f32> {
 
 #[test]
 fn the_learning_rate_decay_scales_the_step() {
-    let mut config = small(Preset::Seed);
+    let mut config = small(Preset::Unet);
     config.train.iterations = 10;
     let constant = first_step(&config, 8);
     // Iteration 8 of 10 with the last 4 decaying: half the rate.
@@ -200,4 +202,79 @@ fn the_learning_rate_decay_scales_the_step() {
         "{}",
         largest(&decayed)
     );
+}
+
+/// Every tensor of `module`, running statistics included, by path.
+fn all_tensors<M: ModuleSnapshot>(module: &M) -> BTreeMap<String, Vec<u8>> {
+    module
+        .collect(None, None, false)
+        .into_iter()
+        .map(|t| (t.name.clone(), t.to_bytes().unwrap().to_vec()))
+        .collect()
+}
+
+#[test]
+fn a_discriminator_only_iteration_translates_once_and_reconstructs_nothing() {
+    // The paper generator's BatchNorm records every batch it sees in training mode, so its
+    // running statistics count the generators' forward passes: G_BA sees one batch (b → fake
+    // A), not two (+ the reconstruction of fake B, which the discriminators never see).
+    let mut config = small(Preset::Paper);
+    config.objective.schedule = Schedule::Alternate;
+    let device = Device::default().autodiff();
+    let (a, b) = (batch(&config, &device), batch(&config, &device));
+    device.seed(5);
+    let mut trainer = Trainer::new(config.clone().validated().unwrap(), &device).unwrap();
+    // A copy of the generators with their own running statistics (a clone would share them).
+    let copy = config
+        .model
+        .init_generators(&device)
+        .unwrap()
+        .load_record(trainer.generators.clone().into_record());
+    let report = trainer.step(a.clone(), b.clone());
+    assert_eq!(report.updated, vec![Side::Discriminators]);
+    assert_eq!(report.names(), vec!["loss_d"]);
+
+    let _ = copy.g_ab.forward(a.clone());
+    let _ = copy.g_ba.forward(b.clone());
+    assert_eq!(
+        all_tensors(&trainer.generators.g_ab),
+        all_tensors(&copy.g_ab),
+        "G_AB saw exactly one batch, a"
+    );
+    assert_eq!(
+        all_tensors(&trainer.generators.g_ba),
+        all_tensors(&copy.g_ba),
+        "G_BA saw exactly one batch, b"
+    );
+    // The check can tell: a second batch through G_BA (the reconstruction of G_AB(a)) shows.
+    let _ = copy.g_ba.forward(copy.g_ab.forward(a));
+    assert_ne!(
+        all_tensors(&trainer.generators.g_ba),
+        all_tensors(&copy.g_ba)
+    );
+}
+
+#[test]
+fn losses_are_read_back_once_under_their_names() {
+    let config = small(Preset::Unet);
+    let device = Device::default().autodiff();
+    device.seed(9);
+    let mut trainer = Trainer::new(config.clone().validated().unwrap(), &device).unwrap();
+    let report = trainer.step(batch(&config, &device), batch(&config, &device));
+    assert_eq!(
+        report.names(),
+        vec![
+            "loss_d",
+            "loss_gan",
+            "loss_pixelwise",
+            "loss_cycle",
+            "loss_g"
+        ]
+    );
+    let losses = report.read().unwrap();
+    assert_eq!(losses.iteration, 0);
+    let g = losses.get("loss_g").unwrap();
+    let parts = losses.get("loss_gan").unwrap() + 10.0 * losses.get("loss_cycle").unwrap();
+    assert!((g - parts).abs() < 1e-4, "{g} vs {parts}");
+    assert_eq!(losses.non_finite(), None);
 }

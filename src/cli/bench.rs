@@ -9,7 +9,7 @@ use super::{PresetArg, parse_device};
 #[derive(Args)]
 pub(crate) struct BenchArgs {
     /// Networks and objective.
-    #[arg(long, value_enum, default_value = "seed")]
+    #[arg(long, value_enum, default_value = "unet")]
     preset: PresetArg,
     /// Images of each domain per iteration.
     #[arg(long, default_value_t = 8)]

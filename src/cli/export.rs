@@ -26,7 +26,7 @@ pub(crate) fn export_command(args: ExportArgs) -> Result<()> {
     let run = RunDir::new(&args.run);
     let config = run.read_config()?;
     let path = run.checkpoints().require_latest()?;
-    let trainer = Trainer::load_checkpoint(config, &path, &Device::flex().autodiff())?;
+    let trainer = Trainer::load_checkpoint(config.validated()?, &path, &Device::flex().autodiff())?;
     let generators = if args.raw {
         trainer.generators.clone()
     } else {

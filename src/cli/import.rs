@@ -24,8 +24,7 @@ pub(crate) struct ImportArgs {
 }
 
 pub(crate) fn import_command(args: ImportArgs) -> Result<()> {
-    let config = args.config.resolve()?.with_absolute_paths()?;
-    config.validate()?;
+    let config = args.config.resolve()?.with_absolute_paths()?.validated()?;
     let device = Device::flex().autodiff();
     // Read and check the weights before the run folder is touched.
     let imported = import_torch(&config.model, &args.weights, &device)?;

@@ -46,14 +46,16 @@ enum Command {
 
 #[derive(Clone, Copy, ValueEnum)]
 pub(crate) enum PresetArg {
-    Seed,
+    /// U-Net + PatchGAN, the weighted objective (called `seed` before 2026-12-03).
+    #[value(alias = "seed")]
+    Unet,
     Paper,
 }
 
 impl From<PresetArg> for Preset {
     fn from(p: PresetArg) -> Self {
         match p {
-            PresetArg::Seed => Preset::Seed,
+            PresetArg::Unet => Preset::Unet,
             PresetArg::Paper => Preset::Paper,
         }
     }
@@ -63,7 +65,7 @@ impl From<PresetArg> for Preset {
 /// then each `--set`.
 #[derive(Args)]
 pub(crate) struct ConfigArgs {
-    /// Starting point [default: seed].
+    /// Starting point [default: unet].
     #[arg(long, value_enum)]
     pub(crate) preset: Option<PresetArg>,
     /// A TOML configuration file (its keys override the preset's).
@@ -93,32 +95,14 @@ impl ConfigArgs {
     }
 
     fn base(&self) -> Result<Config> {
-        let preset = Config::preset(self.preset.unwrap_or(PresetArg::Seed).into());
+        let preset = Config::preset(self.preset.unwrap_or(PresetArg::Unet).into());
         let Some(path) = &self.config else {
             return Ok(preset);
         };
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("cannot read {}", path.display()))?;
-        if text.trim().is_empty() {
-            bail!("{}: the configuration file is empty", path.display());
-        }
         // The file's keys over the preset's.
-        let mut doc: toml::Table = toml::from_str(&preset.to_toml()?)?;
-        let file: toml::Table = toml::from_str(&text)
-            .with_context(|| format!("{} is not valid TOML", path.display()))?;
-        merge(&mut doc, file);
-        Config::from_toml(&toml::to_string(&doc)?).with_context(|| format!("in {}", path.display()))
-    }
-}
-
-fn merge(into: &mut toml::Table, from: toml::Table) {
-    for (key, value) in from {
-        match (into.get_mut(&key), value) {
-            (Some(toml::Value::Table(a)), toml::Value::Table(b)) => merge(a, b),
-            (_, value) => {
-                into.insert(key, value);
-            }
-        }
+        Ok(Config::from_file_over(&preset, path, &text)?)
     }
 }
 
@@ -144,8 +128,7 @@ pub fn run() -> Result<()> {
         Command::Bench(args) => bench::bench_command(args),
         Command::Toy(args) => toy::toy_command(args),
         Command::Config(args) => {
-            let config = args.resolve()?;
-            config.validate()?;
+            let config = args.resolve()?.validated()?;
             print!("{}", config.to_toml()?);
             Ok(())
         }

@@ -9,7 +9,7 @@ use clap::{Args, ValueEnum};
 use discogan::config::Config;
 use discogan::data::Layout;
 use discogan::rundir::RunDir;
-use discogan::train::StepReport;
+use discogan::train::LossValues;
 use discogan::train::run::{Progress, train};
 use indicatif::{ProgressBar, ProgressStyle};
 
@@ -102,7 +102,7 @@ pub(crate) fn train_command(args: TrainArgs) -> Result<()> {
         }
         None => (RunDir::new(&args.out), args.config.resolve_with(flags)?),
     };
-    config.validate()?;
+    let config = config.validated()?;
     let device = parse_device(&args.device)?.autodiff();
     eprintln!(
         "# resolved configuration ({})\n{}",
@@ -157,9 +157,9 @@ pub(crate) fn train_command(args: TrainArgs) -> Result<()> {
     Ok(())
 }
 
-fn format_losses(report: &StepReport) -> String {
-    report
-        .losses
+fn format_losses(losses: &LossValues) -> String {
+    losses
+        .values
         .iter()
         .map(|(name, value)| format!("{name} {value:.4}"))
         .collect::<Vec<_>>()
@@ -187,9 +187,11 @@ impl Bar {
 }
 
 impl Progress for Bar {
-    fn iteration(&mut self, report: &StepReport) {
-        self.bar.set_position(report.iteration + 1);
-        self.bar.set_message(format_losses(report));
+    fn iteration(&mut self, iteration: u64, losses: Option<&LossValues>) {
+        self.bar.set_position(iteration + 1);
+        if let Some(losses) = losses {
+            self.bar.set_message(format_losses(losses));
+        }
     }
 
     fn message(&mut self, text: &str) {

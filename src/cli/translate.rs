@@ -51,15 +51,15 @@ pub(crate) fn translate_command(args: TranslateArgs) -> Result<()> {
     };
     let device = parse_device(&args.device)?;
     let run = RunDir::new(&args.run);
-    let translator = Translator::from_checkpoint(
-        &run,
-        args.checkpoint.as_deref(),
-        weights(args.raw),
+    let translator =
+        Translator::from_checkpoint(&run, args.checkpoint.as_deref(), weights(args.raw), &device)?;
+    let written = translator.translate_files(
         direction,
-        &device,
+        &args.inputs,
+        &args.out,
+        args.keep_size,
+        args.batch as usize,
     )?;
-    let written =
-        translator.translate_files(&args.inputs, &args.out, args.keep_size, args.batch as usize)?;
     println!("wrote {} image(s) to {}", written.len(), args.out.display());
     Ok(())
 }

@@ -54,13 +54,20 @@ fn rgb(images: &[DynamicImage], size: usize) -> Vec<Rgb> {
     images.iter().map(|img| prep.apply(img, None)).collect()
 }
 
-/// Translates `images` in batches of 32.
-fn translate(t: &Translator, images: &[DynamicImage]) -> Result<Vec<DynamicImage>> {
-    let mut out = Vec::with_capacity(images.len());
+/// Translates `images` in `direction` and back, in batches of 32: (translations,
+/// reconstructions).
+fn there_and_back(
+    t: &Translator,
+    direction: Direction,
+    images: &[DynamicImage],
+) -> Result<(Vec<DynamicImage>, Vec<DynamicImage>)> {
+    let (mut translated, mut reconstructed) = (Vec::new(), Vec::new());
     for chunk in images.chunks(32) {
-        out.extend(t.translate_images(chunk)?);
+        let (there, back) = t.cycle_images(direction, chunk, true)?;
+        translated.extend(there);
+        reconstructed.extend(back);
     }
-    Ok(out)
+    Ok((translated, reconstructed))
 }
 
 /// The file name of `path` (what pairs an image with its ground truth).
@@ -103,23 +110,20 @@ pub fn evaluate(
     directions: &[Direction],
     device: &Device,
 ) -> Result<Vec<DirectionReport>> {
-    let forward = Translator::from_checkpoint(run, checkpoint, weights, Direction::AToB, device)?;
-    let backward = Translator::from_checkpoint(run, checkpoint, weights, Direction::BToA, device)?;
+    let translator = Translator::from_checkpoint(run, checkpoint, weights, device)?;
     let (images_a, images_b) = (load_folder(a)?, load_folder(b)?);
-    evaluate_images(&forward, &backward, &images_a, &images_b, directions)
+    evaluate_images(&translator, &images_a, &images_b, directions)
 }
 
-/// Evaluates the generators `forward` (A→B) and `backward` (B→A) on held-out images of each
-/// domain in each of `directions`; images with the same name in both domains are ground-truth
-/// pairs.
+/// Evaluates `translator`'s generators on held-out images of each domain in each of
+/// `directions`; images with the same name in both domains are ground-truth pairs.
 pub fn evaluate_images(
-    forward: &Translator,
-    backward: &Translator,
+    translator: &Translator,
     images_a: &[Named],
     images_b: &[Named],
     directions: &[Direction],
 ) -> Result<Vec<DirectionReport>> {
-    Prepared::new(images_a, images_b, directions, forward.image_size()).score(forward, backward)
+    Prepared::new(images_a, images_b, directions, translator.image_size()).score(translator)
 }
 
 /// Held-out images made ready for scoring generators again and again (during training): the
@@ -202,22 +206,14 @@ impl Prepared {
         Self { size, directions }
     }
 
-    /// Scores `forward` (A→B) and `backward` (B→A).
-    pub fn score(
-        &self,
-        forward: &Translator,
-        backward: &Translator,
-    ) -> Result<Vec<DirectionReport>> {
+    /// Scores `translator`'s generators.
+    pub fn score(&self, translator: &Translator) -> Result<Vec<DirectionReport>> {
         let size = self.size;
         self.directions
             .iter()
             .map(|r| {
-                let (there, back) = match r.direction {
-                    Direction::AToB => (forward, backward),
-                    Direction::BToA => (backward, forward),
-                };
-                let translated = translate(there, &r.inputs)?;
-                let reconstructed = translate(back, &translated)?;
+                let (translated, reconstructed) =
+                    there_and_back(translator, r.direction, &r.inputs)?;
                 let reconstruction_l1 = rgb(&reconstructed, size)
                     .iter()
                     .zip(&r.input_rgb)

@@ -1,20 +1,17 @@
-//! The networks: the design document's U-Net generator and PatchGAN discriminator ("seed"), and
-//! the paper's encoder-decoder generator and feature-returning discriminator ("paper").
+//! The networks: a U-Net generator and PatchGAN discriminator ("unet", pix2pix's and
+//! CycleGAN's), and the paper's encoder-decoder generator and feature-returning discriminator
+//! ("paper"); both as `reference/discogan_torch.py` writes them.
 
-pub mod conv4;
-#[cfg(test)]
-mod conv_check;
+mod cycle;
 mod export;
-mod flex_buffers;
 mod import;
 mod layers;
-pub mod norm_act;
 mod paper;
 mod patchgan;
 mod unet;
-pub mod upsample_conv;
 mod weights;
 
+pub use cycle::{Cycle, Direction};
 pub use export::{discriminator_torch_names, export_torch, generator_torch_names};
 pub use import::{Imported, TorchImport, import_torch, load_torch_weights};
 pub use layers::{BatchNorm2d, WeightInit, upsample_nearest2x};
@@ -33,9 +30,11 @@ use crate::error::{Error, Result};
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "lowercase")]
 pub enum Architecture {
-    /// The design document's U-Net generator and PatchGAN discriminator; images in [-1, 1].
+    /// The U-Net generator and PatchGAN discriminator; images in [-1, 1]. Written `"seed"`
+    /// before 2026-12-03.
     #[default]
-    Seed,
+    #[serde(alias = "seed")]
+    Unet,
     /// The paper's conv encoder-decoder generator and BatchNorm discriminator; images in [0, 1].
     Paper,
 }
@@ -44,7 +43,7 @@ impl Architecture {
     /// The pixel range the generator's output lives in (and its input is expected in).
     pub fn pixel_range(self) -> (f32, f32) {
         match self {
-            Architecture::Seed => (-1.0, 1.0),
+            Architecture::Unet => (-1.0, 1.0),
             Architecture::Paper => (0.0, 1.0),
         }
     }
@@ -60,23 +59,25 @@ pub struct ModelConfig {
     pub channels: usize,
     /// Image side in pixels: a power of two, at least 32.
     pub image_size: usize,
-    /// Base channel width (64 in the paper and the design document).
+    /// Base channel width (64 in the paper and in `reference/discogan_torch.py`).
     pub width: usize,
-    /// Dropout of the U-Net's inner blocks (seed only).
+    /// Dropout of the U-Net's inner blocks (unet only).
     pub dropout: f64,
     /// Standard deviation of the paper nets' N(0, std) initialisation.
     pub init_std: f64,
 }
 
 impl Default for ModelConfig {
+    /// RGB, 64 px, and each network's own defaults (kept once, in the networks' configurations).
     fn default() -> Self {
+        let unet = UNetGeneratorConfig::new(3, 64);
         Self {
-            architecture: Architecture::Seed,
-            channels: 3,
-            image_size: 64,
-            width: 64,
-            dropout: 0.5,
-            init_std: 0.02,
+            architecture: Architecture::Unet,
+            channels: unet.channels,
+            image_size: unet.image_size,
+            width: unet.width,
+            dropout: unet.dropout,
+            init_std: PaperNetConfig::new(3, 64).init_std,
         }
     }
 }
@@ -101,7 +102,7 @@ impl ModelConfig {
     /// Checks every value, naming the first bad key.
     pub fn validate(&self) -> Result<()> {
         match self.architecture {
-            Architecture::Seed => {
+            Architecture::Unet => {
                 self.unet().validate()?;
                 self.patch().validate()
             }
@@ -112,7 +113,7 @@ impl ModelConfig {
     /// Builds one generator.
     pub fn init_generator(&self, device: &Device) -> Result<Generator> {
         Ok(match self.architecture {
-            Architecture::Seed => Generator::UNet(self.unet().init(device)?),
+            Architecture::Unet => Generator::UNet(self.unet().init(device)?),
             Architecture::Paper => Generator::Paper(self.paper().init_generator(device)?),
         })
     }
@@ -120,7 +121,7 @@ impl ModelConfig {
     /// Builds one discriminator.
     pub fn init_discriminator(&self, device: &Device) -> Result<Discriminator> {
         Ok(match self.architecture {
-            Architecture::Seed => Discriminator::Patch(self.patch().init(device)?),
+            Architecture::Unet => Discriminator::Patch(self.patch().init(device)?),
             Architecture::Paper => Discriminator::Paper(self.paper().init_discriminator(device)?),
         })
     }
@@ -175,7 +176,7 @@ pub(crate) fn check_dropout(p: f64) -> Result<()> {
 #[allow(clippy::large_enum_variant)]
 #[derive(Module, Debug)]
 pub enum Generator {
-    /// The design document's U-Net.
+    /// The U-Net (`UNetGenerator` of `reference/discogan_torch.py`).
     UNet(UNetGenerator),
     /// The paper's encoder-decoder.
     Paper(PaperGenerator),
@@ -205,7 +206,7 @@ pub struct DiscriminatorOutput {
 #[allow(clippy::large_enum_variant)]
 #[derive(Module, Debug)]
 pub enum Discriminator {
-    /// The design document's PatchGAN.
+    /// The PatchGAN (`PatchDiscriminator` of `reference/discogan_torch.py`).
     Patch(PatchDiscriminator),
     /// The paper's discriminator.
     Paper(PaperDiscriminator),

@@ -12,9 +12,9 @@ use burn::module::Module;
 use burn::nn::conv::{Conv2d, ConvTranspose2d};
 use burn::tensor::{Device, Tensor, activation};
 
-use super::conv4;
 use super::layers::{BatchNorm2d, WeightInit};
-use super::norm_act::leaky_relu;
+use crate::backends::cpu::conv4;
+use crate::backends::cpu::leaky_relu;
 
 /// Configuration shared by [`PaperGenerator`] and [`PaperDiscriminator`].
 #[derive(Config, Debug)]

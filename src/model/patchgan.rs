@@ -1,4 +1,4 @@
-//! The design document's PatchGAN discriminator: three stride-2 blocks, then a 4x4 convolution
+//! The PatchGAN discriminator of `reference/discogan_torch.py`: three stride-2 blocks, then a 4x4 convolution
 //! to one logit per patch ([batch, 1, size/8, size/8]).
 
 use burn::config::Config;
@@ -6,9 +6,9 @@ use burn::module::Module;
 use burn::nn::{InstanceNorm, InstanceNormConfig, LeakyRelu, LeakyReluConfig, conv::Conv2d};
 use burn::tensor::{Device, Tensor};
 
-use super::conv4;
 use super::layers::WeightInit;
-use super::norm_act::{instance_norm_act, leaky_relu};
+use crate::backends::cpu::conv4;
+use crate::backends::cpu::{instance_norm_act, leaky_relu};
 
 /// Configuration of [`PatchDiscriminator`].
 #[derive(Config, Debug)]
@@ -17,7 +17,7 @@ pub struct PatchDiscriminatorConfig {
     pub channels: usize,
     /// Image side in pixels (a power of two, at least 32).
     pub image_size: usize,
-    /// Base channel width (the design document: 64).
+    /// Base channel width (the reference's: 64).
     #[config(default = 64)]
     pub width: usize,
 }

@@ -1,4 +1,4 @@
-//! The design document's U-Net generator.
+//! The U-Net generator of `reference/discogan_torch.py`.
 //!
 //! At 64 px: six stride-2 down blocks (64 -> 1 px), five up blocks that concatenate the mirrored
 //! skip, then nearest x2 upsampling, a left/top zero pad and a 4x4 convolution to the image
@@ -13,10 +13,10 @@ use burn::nn::{
 };
 use burn::tensor::{Device, Tensor, activation};
 
-use super::conv4;
 use super::layers::WeightInit;
-use super::norm_act::{instance_norm_act, leaky_relu};
-use super::upsample_conv::upsample2x_conv4;
+use crate::backends::cpu::conv4;
+use crate::backends::cpu::upsample2x_conv4;
+use crate::backends::cpu::{instance_norm_act, leaky_relu};
 
 /// Configuration of [`UNetGenerator`].
 #[derive(Config, Debug)]
@@ -25,10 +25,10 @@ pub struct UNetGeneratorConfig {
     pub channels: usize,
     /// Image side in pixels (a power of two, at least 32).
     pub image_size: usize,
-    /// Base channel width (the design document: 64).
+    /// Base channel width (the reference's: 64).
     #[config(default = 64)]
     pub width: usize,
-    /// Dropout probability of the inner blocks (the design document: 0.5).
+    /// Dropout probability of the inner blocks (the reference's: 0.5).
     #[config(default = 0.5)]
     pub dropout: f64,
 }

@@ -6,8 +6,7 @@ use burn::optim::{AdamConfig, GradientsParams};
 use burn::tensor::{Device, Tensor, TensorData, activation};
 
 use super::mixture::Mixture;
-use crate::config::Variant;
-use crate::loss::bce_with_logits;
+use crate::loss::{self, Distance, GanLoss, ObjectiveKind, PerDirection, Variant, WeightedTerms};
 use crate::rng::SplitMix64;
 
 /// A stack of linear layers with ReLU between them.
@@ -85,12 +84,9 @@ fn points_tensor(points: &[[f32; 2]], device: &Device) -> Tensor<2> {
     Tensor::from_data(TensorData::new(flat, [points.len(), 2]), device)
 }
 
-fn mse(x: Tensor<2>, y: Tensor<2>) -> Tensor<1> {
-    (x - y).powi_scalar(2).mean()
-}
-
-/// Trains the four networks on samples of `a` and `b` (the seed objective: BCE GAN loss and an
-/// MSE reconstruction, D step then G step each iteration). Returns the trained networks.
+/// Trains the four networks on samples of `a` and `b` with the weighted objective of
+/// [`crate::loss`] (BCE GAN loss, MSE reconstruction, each averaged over the directions trained;
+/// D step then G step each iteration). Returns the trained networks.
 pub fn train_toy(a: &Mixture, b: &Mixture, t: &ToyTraining, device: &Device) -> ToyNets {
     device.seed(t.seed);
     let mut g = MlpPair {
@@ -115,28 +111,41 @@ pub fn train_toy(a: &Mixture, b: &Mixture, t: &ToyTraining, device: &Device) -> 
         let fake_b = g.first.forward(real_a.clone());
         let fake_a = both.then(|| g.second.forward(real_b.clone()));
 
-        // Discriminators: real → 1, fake (detached) → 0.
+        // Discriminators: real → 1, fake (detached) → 0; D_B judges G_AB's fakes.
         let judge = |net: &Mlp, real: &Tensor<2>, fake: &Tensor<2>| {
-            (bce_with_logits(net.forward(real.clone()), 1.0)
-                + bce_with_logits(net.forward(fake.clone().detach()), 0.0))
-                * 0.5
+            let on_real = net.forward(real.clone());
+            let on_fake = net.forward(fake.clone().detach());
+            loss::discriminator_half(GanLoss::Bce, on_real, on_fake)
         };
-        let mut d_loss = judge(&d.second, &real_b, &fake_b);
-        if let Some(fake_a) = &fake_a {
-            d_loss = d_loss + judge(&d.first, &real_a, fake_a);
-        }
+        let halves = PerDirection {
+            a_to_b: judge(&d.second, &real_b, &fake_b),
+            b_to_a: fake_a
+                .as_ref()
+                .map(|fake_a| judge(&d.first, &real_a, fake_a)),
+        };
+        let d_loss = loss::discriminator_loss(ObjectiveKind::Weighted, halves);
         let grads = GradientsParams::from_grads(d_loss.backward(), &d);
         d = opt_d.step(t.lr, d, grads);
 
         // Generators: fool the discriminators, and reconstruct.
-        let mut g_loss = bce_with_logits(d.second.forward(fake_b.clone()), 1.0);
-        if recon {
-            g_loss = g_loss + mse(g.second.forward(fake_b), real_a) * t.lambda_cycle;
-        }
-        if let Some(fake_a) = fake_a {
-            g_loss = g_loss + bce_with_logits(d.first.forward(fake_a.clone()), 1.0);
-            g_loss = g_loss + mse(g.first.forward(fake_a), real_b) * t.lambda_cycle;
-        }
+        let mse = |x: Tensor<2>, y: &Tensor<2>| loss::distance(Distance::Mse, x, y.clone(), 0.0);
+        let fool =
+            |net: &Mlp, fake: &Tensor<2>| loss::gan(GanLoss::Bce, net.forward(fake.clone()), 1.0);
+        let terms = WeightedTerms {
+            gan: PerDirection {
+                a_to_b: fool(&d.second, &fake_b),
+                b_to_a: fake_a.as_ref().map(|fake_a| fool(&d.first, fake_a)),
+            },
+            pixelwise: PerDirection {
+                a_to_b: mse(fake_b.clone(), &real_b),
+                b_to_a: fake_a.as_ref().map(|fake_a| mse(fake_a.clone(), &real_a)),
+            },
+            cycle: recon.then(|| PerDirection {
+                a_to_b: mse(g.second.forward(fake_b), &real_a),
+                b_to_a: fake_a.map(|fake_a| mse(g.first.forward(fake_a), &real_b)),
+            }),
+        };
+        let (g_loss, _) = loss::weighted_generator_loss(terms, t.lambda_cycle, 0.0);
         let grads = GradientsParams::from_grads(g_loss.backward(), &g);
         g = opt_g.step(t.lr, g, grads);
     }

@@ -12,7 +12,7 @@ use burn::tensor::Device;
 
 use super::Trainer;
 use crate::atomic::crash_point;
-use crate::config::Config;
+use crate::config::ValidConfig;
 use crate::error::Result;
 use crate::rundir::{
     AVERAGED, Checkpoints, DISCRIMINATORS, GENERATORS, OPTIM_D, OPTIM_G, checkpoint_error,
@@ -64,7 +64,7 @@ impl Trainer {
 
     /// Restores a trainer for `config` from checkpoint folder `path` onto `device`. Every
     /// network is checked finite, and the state file must agree with the folder's name.
-    pub fn load_checkpoint(config: Config, path: &Path, device: &Device) -> Result<Self> {
+    pub fn load_checkpoint(config: ValidConfig, path: &Path, device: &Device) -> Result<Self> {
         let state = read_state(path)?;
         let generators = load_generators_file(&config.model, path, GENERATORS, device)?;
         let discriminators = load_module(

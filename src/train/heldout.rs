@@ -64,9 +64,8 @@ impl HeldOut {
         device: &Device,
     ) -> Result<(Map<String, Value>, String)> {
         let config = trainer.config();
-        let forward = Translator::new(g.g_ab.clone(), config, device);
-        let backward = Translator::new(g.g_ba.clone(), config, device);
-        Ok(entries(&self.prepared.score(&forward, &backward)?, prefix))
+        let translator = Translator::new(g, config, device);
+        Ok(entries(&self.prepared.score(&translator)?, prefix))
     }
 }
 

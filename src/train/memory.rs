@@ -21,10 +21,10 @@ use crate::error::{Error, Result};
 use crate::model::ModelConfig;
 
 /// Bytes of activations per image per unit of `width × image_size²`: the largest of what
-/// `discogan bench`'s peak RSS shows on the CPU backend (2026-12, AMD EPYC, 2 cores): seed nets
+/// `discogan bench`'s peak RSS shows on the CPU backend (2026-12, AMD EPYC, 2 cores): unet nets
 /// 46-51 between batch 4 and 8 at width 16 (64 and 128 px), about 74 at width 64 batch 8 after
 /// the parameters; the paper's nets about 48 at width 64 batch 64. Rounded up, so the estimate
-/// errs high (seed width 64 batch 8: 1,173 MiB estimated, 1,118 measured; paper width 64 batch
+/// errs high (unet width 64 batch 8: 1,173 MiB estimated, 1,118 measured; paper width 64 batch
 /// 64: 1,633 vs 1,051).
 const ACTIVATION_BYTES_PER_UNIT: f64 = 80.0;
 /// What the process needs besides: the program, the allocator's slack, the data loader.
@@ -127,7 +127,7 @@ mod tests {
 
     #[test]
     fn the_parameter_count_is_exact_at_the_real_width() {
-        for preset in [Preset::Seed, Preset::Paper] {
+        for preset in [Preset::Unet, Preset::Paper] {
             let mut config = Config::preset(preset);
             config.model.width = 16;
             config.model.image_size = 64;

@@ -11,8 +11,8 @@ use std::time::Instant;
 use burn::tensor::{Device, Tensor, TensorData};
 
 use super::heldout::HeldOut;
-use super::{StepReport, Trainer, memory};
-use crate::config::Config;
+use super::{LossValues, Trainer, memory};
+use crate::config::ValidConfig;
 use crate::data::{BatchLoader, Prefetcher, Preprocess, Source, open_dataset, to_image};
 use crate::error::{Error, Result};
 use crate::grid::grid;
@@ -29,21 +29,22 @@ pub struct RunSummary {
     /// The last checkpoint written.
     pub checkpoint: PathBuf,
     /// The losses of the last iteration.
-    pub last: Option<StepReport>,
+    pub last: Option<LossValues>,
     /// Images skipped as unreadable (with `data.skip_bad`).
     pub skipped: Vec<PathBuf>,
 }
 
 /// What the run reports as it goes (a progress bar, or nothing in tests).
 pub trait Progress {
-    /// Called after each iteration.
-    fn iteration(&mut self, report: &StepReport);
+    /// Called after each iteration (counting from 0), with its losses when they were read
+    /// (the logged iterations, `train.log_every`).
+    fn iteration(&mut self, iteration: u64, losses: Option<&LossValues>);
     /// A line worth showing (a checkpoint, a sample grid).
     fn message(&mut self, text: &str);
 }
 
 impl Progress for () {
-    fn iteration(&mut self, _: &StepReport) {}
+    fn iteration(&mut self, _: u64, _: Option<&LossValues>) {}
     fn message(&mut self, _: &str) {}
 }
 
@@ -53,7 +54,7 @@ impl Progress for () {
 /// Before anything in the run folder is written, the configuration, the data and the memory it
 /// needs are checked and the folder's lock is taken (one writer per run folder).
 pub fn train(
-    config: &Config,
+    config: &ValidConfig,
     run: &RunDir,
     resume: bool,
     device: &Device,
@@ -61,7 +62,6 @@ pub fn train(
     progress: &mut dyn Progress,
 ) -> Result<RunSummary> {
     let config = config.clone().with_absolute_paths()?;
-    config.validate()?;
     let t = &config.train;
     let dataset = Arc::new(open_dataset(&config.data, t.seed)?);
     if t.eval_every > 0 && !dataset.held_out {
@@ -157,14 +157,6 @@ pub fn train(
         let a = Tensor::<4>::from_data(TensorData::new(batch.a, batch.shape), device);
         let b = Tensor::<4>::from_data(TensorData::new(batch.b, batch.shape), device);
         let report = trainer.step(a, b);
-        if let Some((name, value)) = report.losses.iter().find(|(_, v)| !v.is_finite()) {
-            return Err(Error::NonFinite {
-                iteration,
-                loss: name.to_string(),
-                value: *value,
-            });
-        }
-        progress.iteration(&report);
         let done = trainer.iteration();
         let interrupting = stop.load(Ordering::SeqCst);
         let time_up =
@@ -172,8 +164,28 @@ pub fn train(
         // The last iteration of this process, whatever ends it.
         let finishing = done == t.iterations || time_up;
         let evaluating = t.eval_every > 0 && (done % t.eval_every == 0 || finishing);
-        if iteration % t.log_every == 0 || finishing || evaluating {
-            let mut line = metrics_line(&report, started.elapsed().as_secs_f64());
+        let logging = iteration % t.log_every == 0 || finishing || evaluating;
+        let saving =
+            (t.checkpoint_every > 0 && done % t.checkpoint_every == 0) || finishing || interrupting;
+        // The losses are read back (a synchronisation on a GPU) only when logged, and before
+        // every checkpoint: a diverged run (its losses not finite from then on) stops there,
+        // before its weights are saved.
+        let losses = if logging || saving {
+            let losses = report.read()?;
+            if let Some((name, value)) = losses.non_finite() {
+                return Err(Error::NonFinite {
+                    iteration,
+                    loss: name.to_string(),
+                    value,
+                });
+            }
+            Some(losses)
+        } else {
+            None
+        };
+        progress.iteration(iteration, losses.as_ref());
+        if let Some(losses) = losses.as_ref().filter(|_| logging) {
+            let mut line = metrics_line(losses, started.elapsed().as_secs_f64());
             // The held-out scores join the losses of the iteration they follow.
             if let Some(heldout) = heldout.as_ref().filter(|_| evaluating) {
                 let (entries, summary) = heldout.evaluate(&trainer, device)?;
@@ -187,10 +199,10 @@ pub fn train(
             let path = samples.write(&trainer, &run.samples(), done, device)?;
             progress.message(&format!("samples: {}", path.display()));
         }
-        if (t.checkpoint_every > 0 && done % t.checkpoint_every == 0) || finishing || interrupting {
+        if saving {
             save(&trainer, progress)?;
         }
-        last = Some(report);
+        last = losses.or(last);
         if interrupting {
             interrupted = true;
             break;
@@ -215,14 +227,14 @@ pub fn train(
     })
 }
 
-fn metrics_line(report: &StepReport, elapsed: f64) -> serde_json::Map<String, serde_json::Value> {
+fn metrics_line(losses: &LossValues, elapsed: f64) -> serde_json::Map<String, serde_json::Value> {
     let mut map = serde_json::Map::new();
-    map.insert("iteration".into(), report.iteration.into());
+    map.insert("iteration".into(), losses.iteration.into());
     map.insert(
         "elapsed_s".into(),
         serde_json::json!((elapsed * 1000.0).round() / 1000.0),
     );
-    for (name, value) in &report.losses {
+    for (name, value) in &losses.values {
         map.insert((*name).into(), serde_json::json!(value));
     }
     map
@@ -269,12 +281,12 @@ impl SampleSet {
         let plain = device.clone().without_autodiff();
         let a = Tensor::<4>::from_data(TensorData::new(self.a.clone(), self.shape), &plain);
         let b = Tensor::<4>::from_data(TensorData::new(self.b.clone(), self.shape), &plain);
-        let fake_b = g.g_ab.forward(a.clone());
-        let recov_a = g.g_ba.forward(fake_b.clone());
-        let fake_a = g.g_ba.forward(b.clone());
-        let recov_b = g.g_ab.forward(fake_a.clone());
-        let columns = [a, fake_b, recov_a, b, fake_a, recov_b]
+        let cycle = g.cycle(&a, Some(&b), true);
+        // The columns: a, G_AB(a), G_BA(G_AB(a)), b, G_BA(b), G_AB(G_BA(b)).
+        let columns = [Some(a), Some(cycle.fake_b), cycle.recov_a]
             .into_iter()
+            .chain([Some(b), cycle.fake_a, cycle.recov_b])
+            .flatten()
             .map(|t| {
                 t.into_data()
                     .try_to_vec::<f32>()

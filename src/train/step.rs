@@ -1,16 +1,18 @@
-//! One training iteration: the discriminator step and/or the generator step, each updating only
-//! its own side with its own Adam.
+//! One training iteration, laid out as CycleGAN's `cycle_gan_model.py`: the translations
+//! computed once ([`Generators::cycle`], its `forward`), the discriminators' loss
+//! (`backward_D_basic`), the generators' loss (`backward_G`), each side updated by its own Adam.
+//! Every equation is in [`crate::loss`].
 
 use burn::module::{Module, ModuleMapper, Param};
 use burn::optim::{GradientsParams, ModuleOptimizer};
 use burn::tensor::{Device, Tensor};
 
-use super::adam::FusedAdam;
 use super::ema;
-use crate::config::{Config, ObjectiveKind, Schedule, Variant};
-use crate::error::Result;
-use crate::loss::{self, GanLoss};
-use crate::model::{Discriminator, Discriminators, Generators};
+use crate::backends::cpu::FusedAdam;
+use crate::config::{Config, ObjectiveKind, Schedule, ValidConfig};
+use crate::error::{Error, Result};
+use crate::loss::{self, PerDirection, WeightedTerms, names};
+use crate::model::{Cycle, Direction, Discriminators, Generators};
 
 /// Which side a step updates.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -31,37 +33,120 @@ impl StepObserver for () {
     fn gradients(&mut self, _: Side, _: &GradientsParams) {}
 }
 
-/// What one iteration did.
-#[derive(Clone, Debug, PartialEq)]
+/// What one iteration did. The losses stay on the device: reading a value back is a
+/// synchronisation on a GPU, so they are read ([`StepReport::read`]) only when logged.
+#[derive(Clone, Debug)]
 pub struct StepReport {
     /// The iteration that was run (counting from 0).
     pub iteration: u64,
     /// The sides updated, in order.
     pub updated: Vec<Side>,
-    /// Every loss term computed, by name (`d_loss`, `g_loss`, and the parts of each).
-    pub losses: Vec<(&'static str, f32)>,
+    /// Every loss term computed, by name ([`crate::loss::names`]), detached from the graph.
+    losses: Vec<(&'static str, Tensor<1>)>,
 }
 
 impl StepReport {
-    /// The value of the loss called `name`, if it was computed this iteration.
-    pub fn loss(&self, name: &str) -> Option<f32> {
-        self.losses
+    fn push(&mut self, name: &'static str, value: &Tensor<1>) {
+        self.losses.push((name, value.clone().detach()));
+    }
+
+    /// The names of the losses computed, in order.
+    pub fn names(&self) -> Vec<&'static str> {
+        self.losses.iter().map(|(name, _)| *name).collect()
+    }
+
+    /// Reads every loss back to the host, in one transfer.
+    pub fn read(&self) -> Result<LossValues> {
+        let tensors: Vec<Tensor<1>> = self.losses.iter().map(|(_, t)| t.clone()).collect();
+        let values = if tensors.is_empty() {
+            Vec::new()
+        } else {
+            Tensor::cat(tensors, 0)
+                .into_data()
+                .try_to_vec::<f32>()
+                .map_err(|e| Error::Backend(format!("the losses: {e:?}")))?
+        };
+        Ok(LossValues {
+            iteration: self.iteration,
+            values: self.names().into_iter().zip(values).collect(),
+        })
+    }
+}
+
+/// The losses of one iteration, read back to the host.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LossValues {
+    /// The iteration they were computed in (counting from 0).
+    pub iteration: u64,
+    /// Every loss term, by name ([`crate::loss::names`]).
+    pub values: Vec<(&'static str, f32)>,
+}
+
+impl LossValues {
+    /// The value of the loss called `name`, if it was computed.
+    pub fn get(&self, name: &str) -> Option<f32> {
+        self.values
             .iter()
             .find(|(n, _)| *n == name)
             .map(|(_, v)| *v)
     }
 
-    fn push(&mut self, name: &'static str, value: &Tensor<1>) {
-        self.losses.push((name, value.clone().into_scalar::<f32>()));
+    /// The first loss that is not a finite number, if any.
+    pub fn non_finite(&self) -> Option<(&'static str, f32)> {
+        self.values.iter().find(|(_, v)| !v.is_finite()).copied()
     }
 }
 
-/// The translations of one iteration; `None` where the variant does not need them.
-struct Translations {
-    fake_b: Tensor<4>,
-    fake_a: Option<Tensor<4>>,
-    recov_a: Option<Tensor<4>>,
-    recov_b: Option<Tensor<4>>,
+/// The images of one iteration: the real batches and their translations.
+struct Images {
+    /// [batch, channels, size, size]
+    real_a: Tensor<4>,
+    /// [batch, channels, size, size]
+    real_b: Tensor<4>,
+    cycle: Cycle,
+}
+
+/// One direction's images, e.g. A→B: `a` (source), `G_AB(a)` (fake, judged by D_B against `b`,
+/// the target) and `G_BA(G_AB(a))` (recov, compared with the source).
+#[derive(Clone)]
+struct DirectionImages<'a> {
+    direction: Direction,
+    source: &'a Tensor<4>,
+    target: &'a Tensor<4>,
+    fake: &'a Tensor<4>,
+    recov: Option<&'a Tensor<4>>,
+}
+
+impl Images {
+    /// The directions translated this iteration: A→B always, B→A in the `discogan` variant.
+    fn directions(&self) -> PerDirection<DirectionImages<'_>> {
+        let c = &self.cycle;
+        PerDirection {
+            a_to_b: DirectionImages {
+                direction: Direction::AToB,
+                source: &self.real_a,
+                target: &self.real_b,
+                fake: &c.fake_b,
+                recov: c.recov_a.as_ref(),
+            },
+            b_to_a: c.fake_a.as_ref().map(|fake| DirectionImages {
+                direction: Direction::BToA,
+                source: &self.real_b,
+                target: &self.real_a,
+                fake,
+                recov: c.recov_b.as_ref(),
+            }),
+        }
+    }
+}
+
+/// The paper objective's names of a direction's (adversarial, feature-matching,
+/// reconstruction) terms: A→B's fakes are B images, its reconstructions A images.
+fn paper_names(direction: Direction) -> [&'static str; 3] {
+    match direction {
+        Direction::AToB => [names::GAN_B, names::FM_B, names::CYCLE_A],
+        Direction::BToA => [names::GAN_A, names::FM_A, names::CYCLE_B],
+    }
 }
 
 /// The four networks, their two optimisers and the iteration counter.
@@ -75,14 +160,13 @@ pub struct Trainer {
     optim_d: ModuleOptimizer,
     /// The moving average of the generators (`train.ema_decay`), on the inference device.
     averaged: Option<Generators>,
-    config: Config,
+    config: ValidConfig,
     iteration: u64,
 }
 
 impl Trainer {
     /// Freshly initialised networks on `device` (which must be an autodiff device).
-    pub fn new(config: Config, device: &Device) -> Result<Self> {
-        config.validate()?;
+    pub fn new(config: ValidConfig, device: &Device) -> Result<Self> {
         let generators = config.model.init_generators(device)?;
         let discriminators = config.model.init_discriminators(device)?;
         Self::from_networks(config, generators, discriminators)
@@ -90,12 +174,12 @@ impl Trainer {
 
     /// Trains the given networks (e.g. imported weights).
     pub fn from_networks(
-        config: Config,
+        config: ValidConfig,
         generators: Generators,
         discriminators: Discriminators,
     ) -> Result<Self> {
-        config.validate()?;
-        let adam = FusedAdam::new(&config.optimizer);
+        let o = &config.optimizer;
+        let adam = FusedAdam::new(o.beta1, o.beta2, o.epsilon, o.weight_decay);
         let averaged = (config.train.ema_decay > 0.0).then(|| generators.valid());
         Ok(Self {
             generators,
@@ -186,215 +270,114 @@ impl Trainer {
             updated: self.sides(self.iteration),
             losses: Vec::new(),
         };
-        let images = self.translate(&real_a);
-        let images = self.translate_back(images, &real_b);
+        let images = self.forward(real_a, real_b, &report.updated);
         for side in report.updated.clone() {
             let loss = match side {
-                Side::Discriminators => {
-                    self.discriminator_loss(&real_a, &real_b, &images, &mut report)
-                }
-                Side::Generators => self.generator_loss(&real_a, &real_b, &images, &mut report),
+                Side::Discriminators => self.backward_d(&images, &mut report),
+                Side::Generators => self.backward_g(&images, &mut report),
             };
-            let grads = loss.backward();
-            let lr = self.config.learning_rate(self.iteration);
-            match side {
-                Side::Discriminators => {
-                    let grads = GradientsParams::from_grads(grads, &self.discriminators);
-                    observer.gradients(side, &grads);
-                    let discriminators = take_module(&mut self.discriminators);
-                    self.discriminators = self.optim_d.step(lr, discriminators, grads);
-                }
-                Side::Generators => {
-                    let grads = GradientsParams::from_grads(grads, &self.generators);
-                    observer.gradients(side, &grads);
-                    let generators = take_module(&mut self.generators);
-                    self.generators = self.optim_g.step(lr, generators, grads);
-                    if let Some(averaged) = self.averaged.take() {
-                        let decay = self.config.train.ema_decay;
-                        let generators = &self.generators;
-                        self.averaged =
-                            Some(ema::update(averaged, generators, decay, self.iteration));
-                    }
-                }
-            }
+            self.update(side, loss, observer);
         }
         self.iteration += 1;
         report
     }
 
-    /// `G_AB(a)`, in the reference's order of generator calls.
-    fn translate(&self, real_a: &Tensor<4>) -> Tensor<4> {
-        self.generators.g_ab.forward(real_a.clone())
-    }
-
-    fn translate_back(&self, fake_b: Tensor<4>, real_b: &Tensor<4>) -> Translations {
-        let g = &self.generators;
-        match self.config.objective.variant {
-            Variant::Gan => Translations {
-                fake_b,
-                fake_a: None,
-                recov_a: None,
-                recov_b: None,
-            },
-            Variant::Recongan => Translations {
-                recov_a: Some(g.g_ba.forward(fake_b.clone())),
-                fake_b,
-                fake_a: None,
-                recov_b: None,
-            },
-            Variant::Discogan => {
-                let fake_a = g.g_ba.forward(real_b.clone());
-                let recov_a = g.g_ba.forward(fake_b.clone());
-                let recov_b = g.g_ab.forward(fake_a.clone());
-                Translations {
-                    fake_b,
-                    fake_a: Some(fake_a),
-                    recov_a: Some(recov_a),
-                    recov_b: Some(recov_b),
-                }
-            }
+    /// The translations this iteration needs, each computed once: G_BA's only in the
+    /// `discogan` variant, the reconstructions only when the generators are updated (the
+    /// discriminators never see them).
+    fn forward(&self, real_a: Tensor<4>, real_b: Tensor<4>, sides: &[Side]) -> Images {
+        let variant = self.config.objective.variant;
+        let reconstruct = variant.reconstructs() && sides.contains(&Side::Generators);
+        let cycle = self.generators.cycle(
+            &real_a,
+            variant.both_directions().then_some(&real_b),
+            reconstruct,
+        );
+        Images {
+            real_a,
+            real_b,
+            cycle,
         }
     }
 
-    /// The (real, fake) pairs each discriminator judges: D_A only where there is a fake A.
-    fn judged<'a>(
-        &'a self,
-        real_a: &'a Tensor<4>,
-        real_b: &'a Tensor<4>,
-        images: &'a Translations,
-    ) -> Vec<(&'a Discriminator, &'a Tensor<4>, &'a Tensor<4>)> {
-        let d = &self.discriminators;
-        let mut pairs = Vec::with_capacity(2);
-        if let Some(fake_a) = &images.fake_a {
-            pairs.push((&d.d_a, real_a, fake_a));
-        }
-        pairs.push((&d.d_b, real_b, &images.fake_b));
-        pairs
+    /// The discriminators' loss: each judges the real images of its domain and the (detached)
+    /// fakes, [`loss::discriminator_half`], combined by [`loss::discriminator_loss`].
+    fn backward_d(&self, images: &Images, report: &mut StepReport) -> Tensor<1> {
+        let o = &self.config.objective;
+        let halves = images.directions().map(|x| {
+            let judge = self.discriminators.judge_of(x.direction);
+            let on_real = judge.forward(x.target.clone()).logits;
+            // Detached: this loss trains the discriminators only.
+            let on_fake = judge.forward(x.fake.clone().detach()).logits;
+            loss::discriminator_half(o.gan_loss, on_real, on_fake)
+        });
+        let loss_d = loss::discriminator_loss(o.kind, halves);
+        report.push(names::D, &loss_d);
+        loss_d
     }
 
-    fn discriminator_loss(
-        &self,
-        real_a: &Tensor<4>,
-        real_b: &Tensor<4>,
-        images: &Translations,
-        report: &mut StepReport,
-    ) -> Tensor<1> {
-        let kind = self.config.objective.gan_loss;
-        let halves: Vec<Tensor<1>> = self
-            .judged(real_a, real_b, images)
-            .into_iter()
-            .map(|(d, real, fake)| {
-                // Fakes are detached: this loss trains the discriminators only.
-                let on_real = loss::gan(kind, d.forward(real.clone()).logits, 1.0);
-                let on_fake = loss::gan(kind, d.forward(fake.clone().detach()).logits, 0.0);
-                (on_real + on_fake) * 0.5
-            })
-            .collect();
-        let count = halves.len() as f64;
-        let total = sum(halves);
-        let d_loss = match self.config.objective.kind {
-            // The seed averages the two discriminators, the official code sums them.
-            ObjectiveKind::Seed => total / count,
-            ObjectiveKind::Paper => total,
-        };
-        report.push("d_loss", &d_loss);
-        d_loss
-    }
-
-    fn generator_loss(
-        &self,
-        real_a: &Tensor<4>,
-        real_b: &Tensor<4>,
-        images: &Translations,
-        report: &mut StepReport,
-    ) -> Tensor<1> {
+    /// The generators' loss: the objective's adversarial and reconstruction terms, and the
+    /// identity term when it is weighted.
+    fn backward_g(&self, images: &Images, report: &mut StepReport) -> Tensor<1> {
         // The discriminators judge the fakes, but this loss trains the generators only: a copy
         // of them without parameter gradients lets the gradient reach the fakes while skipping
         // the discriminators' weight gradients, which the generator step would throw away.
         // (BatchNorm still runs in training mode and updates the shared running statistics.)
         let judges = self.discriminators.clone().no_grad();
-        let mut g_loss = match self.config.objective.kind {
-            ObjectiveKind::Seed => {
-                self.seed_generator_loss(&judges, real_a, real_b, images, report)
-            }
-            ObjectiveKind::Paper => {
-                self.paper_generator_loss(&judges, real_a, real_b, images, report)
-            }
+        let mut loss_g = match self.config.objective.kind {
+            ObjectiveKind::Weighted => self.weighted_generator_loss(&judges, images, report),
+            ObjectiveKind::Paper => self.paper_generator_loss(&judges, images, report),
         };
-        let lambda_identity = self.config.objective.lambda_identity;
-        if lambda_identity > 0.0 {
-            let loss_identity = self.identity_loss(real_a, real_b);
-            report.push("loss_identity", &loss_identity);
-            g_loss = g_loss + loss_identity * lambda_identity;
-        }
-        report.push("g_loss", &g_loss);
-        g_loss
-    }
-
-    /// `½ [d(G_AB(b), b) + d(G_BA(a), a)]`: each generator fed an image already of its target
-    /// domain should leave it as it is (only `G_AB`'s term in the `gan` variant, which does not
-    /// train `G_BA`).
-    fn identity_loss(&self, real_a: &Tensor<4>, real_b: &Tensor<4>) -> Tensor<1> {
         let o = &self.config.objective;
-        let g = &self.generators;
-        let dist =
-            |x: Tensor<4>, y: &Tensor<4>| loss::distance(o.distance, x, y.clone(), o.hinge_margin);
-        let mut terms = vec![dist(g.g_ab.forward(real_b.clone()), real_b)];
-        if o.variant != Variant::Gan {
-            terms.push(dist(g.g_ba.forward(real_a.clone()), real_a));
+        if o.lambda_identity > 0.0 {
+            // G_AB fed a B image should leave it as it is, and G_BA an A image (when trained),
+            // in this order of generator calls.
+            let distances = images.directions().map(|x| {
+                let unchanged = self.generators.of(x.direction).forward(x.target.clone());
+                loss::distance(o.distance, unchanged, x.target.clone(), o.hinge_margin)
+            });
+            let loss_identity = loss::identity_loss(distances);
+            report.push(names::IDENTITY, &loss_identity);
+            loss_g = loss_g + loss_identity * o.lambda_identity;
         }
-        mean(terms)
+        report.push(names::G, &loss_g);
+        loss_g
     }
 
-    fn seed_generator_loss(
+    fn weighted_generator_loss(
         &self,
-        d: &Discriminators,
-        real_a: &Tensor<4>,
-        real_b: &Tensor<4>,
-        images: &Translations,
+        judges: &Discriminators,
+        images: &Images,
         report: &mut StepReport,
     ) -> Tensor<1> {
         let o = &self.config.objective;
         let dist = |x: &Tensor<4>, y: &Tensor<4>| {
             loss::distance(o.distance, x.clone(), y.clone(), o.hinge_margin)
         };
-        let fool = |disc: &Discriminator, fake: &Tensor<4>| gan_real(o.gan_loss, disc, fake);
-
-        let mut gan_terms = vec![fool(&d.d_b, &images.fake_b)];
-        let mut pixel_terms = vec![dist(&images.fake_b, real_b)];
-        if let Some(fake_a) = &images.fake_a {
-            // The reference's order: D_B's term, then D_A's.
-            gan_terms.push(fool(&d.d_a, fake_a));
-            pixel_terms.insert(0, dist(fake_a, real_a));
+        let directions = images.directions();
+        let fool = |x: &DirectionImages| {
+            let on_fake = judges.judge_of(x.direction).forward(x.fake.clone()).logits;
+            loss::gan(o.gan_loss, on_fake, 1.0)
+        };
+        let terms = WeightedTerms {
+            gan: directions.clone().map(|x| fool(&x)),
+            pixelwise: directions.clone().map(|x| dist(x.fake, x.target)),
+            cycle: directions
+                .map(|x| x.recov.map(|recov| dist(recov, x.source)))
+                .transpose(),
+        };
+        let (loss_g, parts) =
+            loss::weighted_generator_loss(terms, o.lambda_cycle, self.config.pixelwise_weight());
+        for (name, value) in &parts {
+            report.push(name, value);
         }
-        let cycle_terms: Vec<Tensor<1>> = [(&images.recov_a, real_a), (&images.recov_b, real_b)]
-            .into_iter()
-            .filter_map(|(recov, real)| recov.as_ref().map(|r| dist(r, real)))
-            .collect();
-
-        let loss_gan = mean(gan_terms);
-        let loss_pixelwise = mean(pixel_terms);
-        report.push("loss_gan", &loss_gan);
-        report.push("loss_pixelwise", &loss_pixelwise);
-        let mut g_loss = loss_gan;
-        if !cycle_terms.is_empty() {
-            let loss_cycle = mean(cycle_terms);
-            report.push("loss_cycle", &loss_cycle);
-            g_loss = g_loss + loss_cycle * o.lambda_cycle;
-        }
-        let lambda_pixelwise = self.config.pixelwise_weight();
-        if lambda_pixelwise > 0.0 {
-            g_loss = g_loss + loss_pixelwise * lambda_pixelwise;
-        }
-        g_loss
+        loss_g
     }
 
     fn paper_generator_loss(
         &self,
-        d: &Discriminators,
-        real_a: &Tensor<4>,
-        real_b: &Tensor<4>,
-        images: &Translations,
+        judges: &Discriminators,
+        images: &Images,
         report: &mut StepReport,
     ) -> Tensor<1> {
         let o = &self.config.objective;
@@ -404,66 +387,52 @@ impl Trainer {
             o.starting_rate,
             o.default_rate,
         );
-        let dist = |x: &Tensor<4>, y: &Tensor<4>| {
-            loss::distance(o.distance, x.clone(), y.clone(), o.hinge_margin)
-        };
-        // (gan, fm) of a fake judged by the discriminator of its domain.
-        let adversarial = |disc: &Discriminator, real: &Tensor<4>, fake: &Tensor<4>| {
-            let on_real = disc.forward(real.clone());
-            let on_fake = disc.forward(fake.clone());
+        let per_direction = images.directions().map(|x| {
+            let [gan_name, fm_name, cycle_name] = paper_names(x.direction);
+            let judge = judges.judge_of(x.direction);
+            let on_real = judge.forward(x.target.clone());
+            let on_fake = judge.forward(x.fake.clone());
             let gan = loss::gan(o.gan_loss, on_fake.logits, 1.0);
             let fm = loss::feature_matching(&on_real.features, &on_fake.features)
                 .unwrap_or_else(|| gan.zeros_like());
-            (gan, fm)
-        };
+            report.push(gan_name, &gan);
+            report.push(fm_name, &fm);
+            let recon = x.recov.map(|recov| {
+                loss::distance(o.distance, recov.clone(), x.source.clone(), o.hinge_margin)
+            });
+            if let Some(recon) = &recon {
+                report.push(cycle_name, recon);
+            }
+            loss::paper_generator_loss(gan, fm, recon, rate)
+        });
+        per_direction.sum()
+    }
 
-        let mut total = None;
-        if let Some(fake_a) = &images.fake_a {
-            let (gen_gan_a, fm_a) = adversarial(&d.d_a, real_a, fake_a);
-            report.push("gen_gan_a", &gen_gan_a);
-            report.push("fm_a", &fm_a);
-            if let Some(recov_b) = &images.recov_b {
-                let recon_b = dist(recov_b, real_b);
-                report.push("recon_b", &recon_b);
-                total = Some(loss::paper_generator_loss(gen_gan_a, fm_a, recon_b, rate));
+    /// Back-propagates `side`'s loss and applies one step of `side`'s optimiser (and, after a
+    /// generator step, the moving average).
+    fn update(&mut self, side: Side, loss: Tensor<1>, observer: &mut dyn StepObserver) {
+        let grads = loss.backward();
+        let lr = self.config.learning_rate(self.iteration);
+        match side {
+            Side::Discriminators => {
+                let grads = GradientsParams::from_grads(grads, &self.discriminators);
+                observer.gradients(side, &grads);
+                let discriminators = take_module(&mut self.discriminators);
+                self.discriminators = self.optim_d.step(lr, discriminators, grads);
+            }
+            Side::Generators => {
+                let grads = GradientsParams::from_grads(grads, &self.generators);
+                observer.gradients(side, &grads);
+                let generators = take_module(&mut self.generators);
+                self.generators = self.optim_g.step(lr, generators, grads);
+                if let Some(averaged) = self.averaged.take() {
+                    let decay = self.config.train.ema_decay;
+                    let generators = &self.generators;
+                    self.averaged = Some(ema::update(averaged, generators, decay, self.iteration));
+                }
             }
         }
-        let (gen_gan_b, fm_b) = adversarial(&d.d_b, real_b, &images.fake_b);
-        report.push("gen_gan_b", &gen_gan_b);
-        report.push("fm_b", &fm_b);
-        let g_ab = match &images.recov_a {
-            Some(recov_a) => {
-                let recon_a = dist(recov_a, real_a);
-                report.push("recon_a", &recon_a);
-                loss::paper_generator_loss(gen_gan_b, fm_b, recon_a, rate)
-            }
-            // The `gan` variant: no reconstruction, and no rate weighting either.
-            None => gen_gan_b * 0.1 + fm_b * 0.9,
-        };
-        match total {
-            Some(g_ba) => g_ab + g_ba,
-            None => g_ab,
-        }
     }
-}
-
-/// `gan(D(fake), 1)`: how well `fake` fools `disc`.
-fn gan_real(kind: GanLoss, disc: &Discriminator, fake: &Tensor<4>) -> Tensor<1> {
-    loss::gan(kind, disc.forward(fake.clone()).logits, 1.0)
-}
-
-fn sum(terms: Vec<Tensor<1>>) -> Tensor<1> {
-    let mut iter = terms.into_iter();
-    let first = iter.next();
-    match first {
-        Some(first) => iter.fold(first, |a, b| a + b),
-        None => Tensor::zeros([1], &Device::default()),
-    }
-}
-
-fn mean(terms: Vec<Tensor<1>>) -> Tensor<1> {
-    let count = terms.len().max(1) as f64;
-    sum(terms) / count
 }
 
 /// Moves the module out of `slot` and leaves a hollow copy in its place (the same structure with

@@ -43,7 +43,12 @@ pub fn final_state(run: &Path) -> BTreeMap<String, Vec<u8>> {
     // Building the networks to load into draws initial weights from the shared stream.
     let trainer = {
         let _guard = random_stream();
-        Trainer::load_checkpoint(config, &path, &Device::default().autodiff()).unwrap()
+        Trainer::load_checkpoint(
+            config.validated().unwrap(),
+            &path,
+            &Device::default().autodiff(),
+        )
+        .unwrap()
     };
     let mut state: BTreeMap<String, Vec<u8>> = BTreeMap::new();
     // Parameter ids differ from run to run: optimiser state is compared by parameter path.
@@ -104,7 +109,7 @@ pub fn train_in_process(config: &Config, dir: &Path, resume: bool) -> discogan::
     let _guard = random_stream();
     let device = Device::default().autodiff();
     train(
-        config,
+        &config.clone().validated()?,
         &RunDir::new(dir),
         resume,
         &device,

@@ -32,9 +32,10 @@ use burn::nn::PaddingConfig2d;
 use burn::nn::conv::{Conv2d, ConvTranspose2d};
 use burn::tensor::module::{conv_transpose2d, conv2d};
 use burn::tensor::ops::{ConvOptions, ConvTransposeOptions};
-use burn::tensor::{DType, Device, Shape, Tensor};
+use burn::tensor::{Shape, Tensor};
 
-use super::flex_buffers::{contiguous, tensor, values};
+use super::buffers::{contiguous, tensor, values};
+use super::is_cpu_f32;
 use kernel::Geometry;
 
 /// The two operations as a backend extension: implemented for `Flex` and `Autodiff<Flex>`.
@@ -57,15 +58,11 @@ pub trait Conv4Backend: Backend {
     ) -> FloatTensor<Self>;
 }
 
-fn takes_fast_path(x: &Tensor<4>) -> bool {
-    x.dtype() == DType::F32 && x.device().without_autodiff() == Device::flex()
-}
-
 /// Conv2d, kernel 4, stride 2, padding 1: `x` [n, c_in, h, w] by `weight` [c_out, c_in, 4, 4]
 /// (+ `bias` [c_out]) -> [n, c_out, h/2, w/2].
 pub fn conv(x: Tensor<4>, weight: Tensor<4>, bias: Option<Tensor<1>>) -> Tensor<4> {
     let [_, _, h, w] = x.dims();
-    if !takes_fast_path(&x) || h % 2 != 0 || w % 2 != 0 {
+    if !is_cpu_f32(&x) || h % 2 != 0 || w % 2 != 0 {
         return conv2d(x, weight, bias, ConvOptions::new([2, 2], [1, 1], [1, 1], 1));
     }
     let bias = bias.unwrap_or_else(|| Tensor::zeros([weight.dims()[0]], &x.device()));
@@ -79,7 +76,7 @@ pub fn conv(x: Tensor<4>, weight: Tensor<4>, bias: Option<Tensor<1>>) -> Tensor<
 /// ConvTranspose2d, kernel 4, stride 2, padding 1: `x` [n, c_in, h, w] by `weight`
 /// [c_in, c_out, 4, 4] (+ `bias` [c_out]) -> [n, c_out, 2h, 2w].
 pub fn conv_transpose(x: Tensor<4>, weight: Tensor<4>, bias: Option<Tensor<1>>) -> Tensor<4> {
-    if !takes_fast_path(&x) {
+    if !is_cpu_f32(&x) {
         let options = ConvTransposeOptions::new([2, 2], [1, 1], [0, 0], [1, 1], 1);
         return conv_transpose2d(x, weight, bias, options);
     }
@@ -135,7 +132,7 @@ fn weight_matrix(weight: &FlexTensor) -> FlexTensor {
 fn columns(big: &FlexTensor, g: Geometry) -> FlexTensor {
     let c_big = dims4(big)[1];
     tensor(
-        kernel::im2col(values(big), c_big, g),
+        kernel::im2col(&values(big), c_big, g),
         [c_big * 16, g.columns()],
     )
 }
@@ -143,7 +140,7 @@ fn columns(big: &FlexTensor, g: Geometry) -> FlexTensor {
 /// `small` [n, c_small, h, w] as the matrix [c_small, n * h * w].
 fn channel_major(small: &FlexTensor) -> FlexTensor {
     let [n, c_small, h, w] = dims4(small);
-    let rows = kernel::to_channel_major(values(small), n, c_small, h * w);
+    let rows = kernel::to_channel_major(&values(small), n, c_small, h * w);
     tensor(rows, [c_small, n * h * w])
 }
 
@@ -163,7 +160,13 @@ fn down_from_columns(
 ) -> FlexTensor {
     let c_small = dims4(weight)[0];
     let small = contiguous(Flex::float_matmul(weight_matrix(weight), cols)); // [c_small, n * P]
-    let out = kernel::from_channel_major(values(&small), g.n, c_small, g.p(), bias.map(values));
+    let out = kernel::from_channel_major(
+        &values(&small),
+        g.n,
+        c_small,
+        g.p(),
+        bias.map(values).as_deref(),
+    );
     tensor(out, [g.n, c_small, g.h / 2, g.w / 2])
 }
 
@@ -188,9 +191,9 @@ fn up_from_channel_major(
     let c_big = dims4(weight)[1];
     let weight_t = weight_matrix(weight).transpose(0, 1); // [c_big * 16, c_small], a view
     let cols = contiguous(Flex::float_matmul(weight_t, small));
-    let mut big = kernel::col2im(values(&cols), c_big, g);
+    let mut big = kernel::col2im(&values(&cols), c_big, g);
     if let Some(bias) = bias {
-        kernel::add_bias(&mut big, c_big, g.h * g.w, values(bias));
+        kernel::add_bias(&mut big, c_big, g.h * g.w, &values(bias));
     }
     tensor(big, [g.n, c_big, g.h, g.w])
 }
@@ -207,7 +210,7 @@ fn weight_grad(cols: FlexTensor, small: FlexTensor) -> FlexTensor {
 /// The bias gradient [c] of an output gradient [n, c, h, w].
 fn bias_grad(grad: &FlexTensor) -> FlexTensor {
     let [n, c, h, w] = dims4(grad);
-    tensor(kernel::bias_grad(values(grad), n, c, h * w), [c])
+    tensor(kernel::bias_grad(&values(grad), n, c, h * w), [c])
 }
 
 impl Conv4Backend for Flex {
@@ -327,6 +330,7 @@ impl<C: CheckpointStrategy> Conv4Backend for Autodiff<Flex, C> {
 mod tests {
     use super::super::conv_check::assert_same;
     use super::*;
+    use burn::tensor::Device;
 
     fn burn_conv(x: Tensor<4>, w: Tensor<4>, b: Option<Tensor<1>>) -> Tensor<4> {
         conv2d(x, w, b, ConvOptions::new([2, 2], [1, 1], [1, 1], 1))

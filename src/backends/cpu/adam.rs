@@ -16,8 +16,6 @@ use burn::optim::{
 use burn::tensor::{DType, Device, Tensor, TensorData};
 use rayon::prelude::*;
 
-use crate::config::OptimizerConfig;
-
 /// Elements per parallel task: large enough that scheduling costs nothing, small enough that
 /// both workers share even the mid-sized tensors.
 const CHUNK: usize = 1 << 15;
@@ -48,20 +46,20 @@ impl std::fmt::Debug for FusedAdam {
 }
 
 impl FusedAdam {
-    /// Adam with the configured betas, epsilon and weight decay (0 = none).
-    pub fn new(config: &OptimizerConfig) -> Self {
-        let weight_decay = (config.weight_decay > 0.0).then_some(config.weight_decay);
+    /// Adam with betas `beta_1`, `beta_2`, `epsilon` and L2 `weight_decay` (0 = none).
+    pub fn new(beta_1: f32, beta_2: f32, epsilon: f32, weight_decay: f32) -> Self {
+        let weight_decay = (weight_decay > 0.0).then_some(weight_decay);
         Self {
             hyper: Hyper {
-                beta_1: config.beta1,
-                beta_2: config.beta2,
-                epsilon: config.epsilon,
+                beta_1,
+                beta_2,
+                epsilon,
                 weight_decay,
             },
             fallback: AdamConfig::new()
-                .with_beta_1(config.beta1)
-                .with_beta_2(config.beta2)
-                .with_epsilon(config.epsilon)
+                .with_beta_1(beta_1)
+                .with_beta_2(beta_2)
+                .with_epsilon(epsilon)
                 .with_weight_decay(weight_decay.map(WeightDecayConfig::new))
                 .build(),
         }
@@ -232,19 +230,11 @@ mod tests {
     }
 
     fn matches_burn(weight_decay: f32) {
-        let config = OptimizerConfig {
-            weight_decay,
-            ..OptimizerConfig::default()
-        };
+        // The project's defaults (`OptimizerConfig`).
+        let adam = || FusedAdam::new(0.5, 0.999, 1e-8, weight_decay);
         let layer = LinearConfig::new(256, 192).init(&Device::flex().autodiff());
-        let fused = train(
-            ModuleOptimizer::from(FusedAdam::new(&config)),
-            layer.clone(),
-        );
-        let burn = train(
-            ModuleOptimizer::from(FusedAdam::new(&config).fallback),
-            layer.clone(),
-        );
+        let fused = train(ModuleOptimizer::from(adam()), layer.clone());
+        let burn = train(ModuleOptimizer::from(adam().fallback), layer.clone());
         // The same f32 operations in the same order: equal, not merely close.
         assert_eq!(fused, burn);
         assert_ne!(fused, values(&layer), "the parameters did not move");

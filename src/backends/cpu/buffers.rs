@@ -1,6 +1,8 @@
 //! Plain `f32` buffers in and out of the CPU backend's tensors, for the hand-written operations
 //! of [`super::conv4`] and [`super::norm_act`].
 
+use std::borrow::Cow;
+
 use burn::backend::flex::FlexTensor;
 use burn::tensor::{Shape, TensorData};
 
@@ -13,13 +15,14 @@ pub(super) fn contiguous(x: FlexTensor) -> FlexTensor {
     }
 }
 
-/// The values of an `f32` tensor made [`contiguous`]: its range of the buffer, which may be a
-/// part of a larger one (a slice of a batch shares its parent's buffer).
-pub(super) fn values(x: &FlexTensor) -> &[f32] {
-    debug_assert!(x.is_contiguous(), "values() of a strided tensor");
-    let all = x.storage::<f32>();
-    let (start, end) = x.layout().contiguous_offsets().unwrap_or((0, all.len()));
-    &all[start..end]
+/// The values of an `f32` tensor, in order: for a [`contiguous`] one, its own range of the
+/// buffer (which may be a part of a larger one: a slice of a batch shares its parent's buffer),
+/// borrowed; for any other, a copy in order. Never the whole buffer of a view.
+pub(super) fn values(x: &FlexTensor) -> Cow<'_, [f32]> {
+    match x.layout().contiguous_offsets() {
+        Some((start, end)) => Cow::Borrowed(&x.storage::<f32>()[start..end]),
+        None => Cow::Owned(values(&x.to_contiguous()).into_owned()),
+    }
 }
 
 /// A tensor of `shape` owning `values` (no copy).
@@ -42,10 +45,15 @@ mod tests {
         let x = tensor((0..12).map(|v| v as f32).collect(), [4, 3]);
         let head = contiguous(x.narrow(0, 0, 2));
         let tail = contiguous(x.narrow(0, 2, 2));
-        assert_eq!(values(&head), &[0.0, 1.0, 2.0, 3.0, 4.0, 5.0]);
-        assert_eq!(values(&tail), &[6.0, 7.0, 8.0, 9.0, 10.0, 11.0]);
+        assert_eq!(&*values(&head), &[0.0, 1.0, 2.0, 3.0, 4.0, 5.0]);
+        assert_eq!(&*values(&tail), &[6.0, 7.0, 8.0, 9.0, 10.0, 11.0]);
         // A strided view is copied into order.
         let column = contiguous(x.narrow(1, 1, 1));
-        assert_eq!(values(&column), &[1.0, 4.0, 7.0, 10.0]);
+        assert_eq!(&*values(&column), &[1.0, 4.0, 7.0, 10.0]);
+        // ... and so are its values when it is not made contiguous first (they were the whole
+        // buffer, 12 values, in a release build).
+        let strided = x.narrow(1, 1, 1);
+        assert!(!strided.is_contiguous());
+        assert_eq!(&*values(&strided), &[1.0, 4.0, 7.0, 10.0]);
     }
 }

@@ -58,8 +58,8 @@ mod tests {
     use burn::tensor::ops::PadMode;
 
     use super::super::conv_check::assert_same;
-    use super::super::layers::upsample_nearest2x;
     use super::*;
+    use crate::model::upsample_nearest2x;
 
     #[test]
     fn equals_upsampling_then_the_padded_convolution() {

@@ -24,9 +24,10 @@ use burn::backend::autodiff::{
 use burn::backend::flex::FlexTensor;
 use burn::backend::{Backend, Dispatch, Flex, backend_extension, tensor::FloatTensor};
 use burn::nn::{Dropout, InstanceNorm};
-use burn::tensor::{DType, Device, Distribution, Tensor, activation};
+use burn::tensor::{Device, Distribution, Tensor, activation};
 
-use super::flex_buffers::{contiguous, tensor_like, values};
+use super::buffers::{contiguous, tensor_like, values};
+use super::is_cpu_f32;
 use crate::rng::stream_value;
 use kernel::{DropoutMask, Params};
 
@@ -51,18 +52,13 @@ pub trait NormActBackend: Backend {
 /// LeakyReLU with `slope` in [0, 1) (0: ReLU) of `x` [n, c, h, w]: one parallel pass each way on
 /// the CPU backend (burn's runs on one thread below 4 M values), burn's elsewhere.
 pub fn leaky_relu(x: Tensor<4>, slope: f64) -> Tensor<4> {
-    if !(0.0..1.0).contains(&slope) || !fuses(&x) {
+    if !(0.0..1.0).contains(&slope) || !is_cpu_f32(&x) {
         return activation::leaky_relu(x, slope);
     }
     Tensor::from_dispatch(<Dispatch as NormActBackend>::leaky_relu(
         x.into_dispatch(),
         slope as f32,
     ))
-}
-
-/// Whether `x` takes the fused operations: `f32` on the CPU backend.
-fn fuses(x: &Tensor<4>) -> bool {
-    x.dtype() == DType::F32 && x.device().without_autodiff() == Device::flex()
 }
 
 /// `instance_norm(x)`, then LeakyReLU with `slope` (0: ReLU), then `dropout` when it is active
@@ -75,7 +71,7 @@ pub fn instance_norm_act(
 ) -> Tensor<4> {
     let dropout = dropout.filter(|d| d.training.is_enabled() && x.device().is_autodiff());
     let keep = dropout.map(|d| 1.0 - d.prob).filter(|&keep| keep < 1.0);
-    if norm.affine || !fuses(&x) {
+    if norm.affine || !is_cpu_f32(&x) {
         let x = activation::leaky_relu(norm.forward(x), slope);
         return match dropout {
             Some(d) => d.forward(x),
@@ -112,14 +108,14 @@ fn plane_of(x: &FlexTensor) -> usize {
 /// The fused forward on the CPU backend.
 fn forward_flex(x: FlexTensor, params: Params) -> FlexTensor {
     let x = contiguous(x);
-    let fwd = kernel::forward(values(&x), plane_of(&x), params, false);
+    let fwd = kernel::forward(&values(&x), plane_of(&x), params, false);
     tensor_like(&x, fwd.out)
 }
 
 /// [`forward_flex`], also returning what the backward pass needs.
 fn forward_flex_saving(x: FlexTensor, params: Params) -> (FlexTensor, Saved) {
     let x = contiguous(x);
-    let fwd = kernel::forward(values(&x), plane_of(&x), params, true);
+    let fwd = kernel::forward(&values(&x), plane_of(&x), params, true);
     let saved = Saved {
         normalized: tensor_like(&x, fwd.normalized),
         inv_std: Arc::new(fwd.inv_std),
@@ -153,7 +149,7 @@ impl NormActBackend for Flex {
 
     fn leaky_relu(x: FlexTensor, slope: f32) -> FlexTensor {
         let x = contiguous(x);
-        tensor_like(&x, kernel::activate(values(&x), slope))
+        tensor_like(&x, kernel::activate(&values(&x), slope))
     }
 }
 
@@ -178,8 +174,8 @@ impl Backward<Flex, 1> for NormActBackward {
         if let Some(parent) = parent {
             let saved = ops.state;
             let gx = kernel::backward(
-                values(&grad),
-                values(&saved.normalized),
+                &values(&grad),
+                &values(&saved.normalized),
                 &saved.inv_std,
                 plane_of(&saved.normalized),
                 saved.params,
@@ -250,7 +246,7 @@ impl Backward<Flex, 1> for LeakyReluBackward {
         let [parent] = ops.parents;
         if let Some(parent) = parent {
             let (out, slope) = ops.state;
-            let gx = kernel::activate_backward(values(&grad), values(&out), slope);
+            let gx = kernel::activate_backward(&values(&grad), &values(&out), slope);
             grads.register::<Flex>(parent.id, tensor_like(&grad, gx));
         }
     }

@@ -1,0 +1,24 @@
+//! The `flex` (CPU) backend's hand-written operations: the 4x4 stride-2 convolutions
+//! ([`conv4`]), InstanceNorm + activation (+ dropout) ([`norm_act`]), the U-Net's head
+//! ([`upsample2x_conv4`]) and Adam in one pass ([`FusedAdam`]). Each checks whether its fast
+//! path applies (`f32` tensors on `flex`) and otherwise composes burn's operations, so every
+//! other backend (wgpu, cuda) runs burn's.
+
+mod adam;
+mod buffers;
+pub mod conv4;
+#[cfg(test)]
+mod conv_check;
+mod norm_act;
+mod upsample_conv;
+
+pub use adam::FusedAdam;
+pub use norm_act::{instance_norm_act, leaky_relu};
+pub use upsample_conv::upsample2x_conv4;
+
+use burn::tensor::{DType, Device, Tensor};
+
+/// Whether `x` takes the fast paths: `f32` on the `flex` backend, with or without autodiff.
+fn is_cpu_f32<const D: usize>(x: &Tensor<D>) -> bool {
+    x.dtype() == DType::F32 && x.device().without_autodiff() == Device::flex()
+}
