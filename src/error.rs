@@ -2,6 +2,10 @@
 
 use std::path::PathBuf;
 
+/// An error of another library (a weights store, a parser) kept as the source of ours, so that
+/// `{:#}` and error reporters print the whole chain.
+pub type Cause = Box<dyn std::error::Error + Send + Sync + 'static>;
+
 /// Everything that can go wrong in the library, each with enough context to act on.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -13,13 +17,15 @@ pub enum Error {
         /// Why the value was rejected.
         reason: String,
     },
-    /// Weights that could not be read or did not fit the network.
-    #[error("cannot load weights from {path}: {reason}")]
+    /// Weights that could not be read, written or did not fit the network.
+    #[error("weights {path}: {reason}")]
     Weights {
-        /// The file the weights came from.
+        /// The weights file.
         path: PathBuf,
-        /// What went wrong.
+        /// What went wrong (with `source`: what was being done).
         reason: String,
+        /// The underlying error, if another library's.
+        source: Option<Cause>,
     },
     /// An input file that cannot be used, or a data folder without images.
     #[error("{path}: {reason}")]
@@ -43,8 +49,10 @@ pub enum Error {
     Checkpoint {
         /// The checkpoint folder.
         path: PathBuf,
-        /// What went wrong.
+        /// What went wrong (with `source`: what was being done).
         reason: String,
+        /// The underlying error, if another library's.
+        source: Option<Cause>,
     },
     /// Training produced a loss that is not a finite number.
     #[error("training diverged at iteration {iteration}: {loss} = {value}")]
@@ -94,6 +102,50 @@ impl Error {
 }
 
 impl Error {
+    /// [`Error::Weights`] for `path`.
+    pub fn weights(path: impl Into<PathBuf>, reason: impl Into<String>) -> Self {
+        Self::Weights {
+            path: path.into(),
+            reason: reason.into(),
+            source: None,
+        }
+    }
+
+    /// [`Error::Weights`] for `path` caused by another library's `source` while doing `what`.
+    pub fn weights_from(
+        path: impl Into<PathBuf>,
+        what: impl Into<String>,
+        source: impl Into<Cause>,
+    ) -> Self {
+        Self::Weights {
+            path: path.into(),
+            reason: what.into(),
+            source: Some(source.into()),
+        }
+    }
+
+    /// [`Error::Checkpoint`] for `path`.
+    pub fn checkpoint(path: impl Into<PathBuf>, reason: impl Into<String>) -> Self {
+        Self::Checkpoint {
+            path: path.into(),
+            reason: reason.into(),
+            source: None,
+        }
+    }
+
+    /// [`Error::Checkpoint`] for `path` caused by another library's `source` while doing `what`.
+    pub fn checkpoint_from(
+        path: impl Into<PathBuf>,
+        what: impl Into<String>,
+        source: impl Into<Cause>,
+    ) -> Self {
+        Self::Checkpoint {
+            path: path.into(),
+            reason: what.into(),
+            source: Some(source.into()),
+        }
+    }
+
     /// An I/O error on `path`.
     pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         Self::Io {

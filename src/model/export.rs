@@ -60,23 +60,15 @@ pub fn export_torch(
     discriminators: &super::Discriminators,
     path: &Path,
 ) -> Result<()> {
-    let is_safetensors = path
-        .extension()
-        .and_then(|e| e.to_str())
-        .is_some_and(|e| e.eq_ignore_ascii_case("safetensors"));
-    if !is_safetensors {
-        return Err(Error::Weights {
-            path: path.to_path_buf(),
-            reason: "export writes safetensors: name the file *.safetensors (PyTorch reads it \
-                     with safetensors.torch.load_file)"
-                .into(),
-        });
+    if !super::weights::is_safetensors(path) {
+        return Err(Error::weights(
+            path,
+            "export writes safetensors: name the file *.safetensors (PyTorch reads it with \
+             safetensors.torch.load_file)",
+        ));
     }
     if path.is_dir() {
-        return Err(Error::Weights {
-            path: path.to_path_buf(),
-            reason: "is a folder; name the file to write".into(),
-        });
+        return Err(Error::weights(path, "is a folder; name the file to write"));
     }
     let mut tensors = BTreeMap::new();
     for (prefix, g) in [("G_AB.", &generators.g_ab), ("G_BA.", &generators.g_ba)] {
@@ -93,9 +85,7 @@ pub fn export_torch(
                 .map_err(|e| Error::config("export", format!("{name}: {e}")))
         })
         .collect::<Result<Vec<_>>>()?;
-    let bytes = safetensors::serialize(views, None).map_err(|e| Error::Weights {
-        path: path.to_path_buf(),
-        reason: e.to_string(),
-    })?;
+    let bytes = safetensors::serialize(views, None)
+        .map_err(|e| Error::weights_from(path, "cannot serialise the tensors", e))?;
     crate::atomic::write_atomic(path, &bytes)
 }

@@ -8,7 +8,7 @@ use std::path::Path;
 
 use burn::store::{KeyRemapper, ModuleSnapshot, PytorchStore, SafetensorsStore};
 
-use super::weights::{Converted, check_finite, to_networks_type};
+use super::weights::{Converted, check_finite, is_safetensors, to_networks_type};
 use super::{PaperDiscriminator, PaperGenerator, PatchDiscriminator, UNetGenerator};
 use crate::error::{Error, Result};
 
@@ -43,7 +43,7 @@ impl TorchImport for PaperDiscriminator {
 }
 
 /// The key remapping from PyTorch names (behind `prefix`) to `module`'s paths.
-fn remapper<M: TorchImport>(module: &M, prefix: &str) -> std::result::Result<KeyRemapper, String> {
+fn remapper<M: TorchImport>(module: &M, prefix: &str, path: &Path) -> Result<KeyRemapper> {
     let mut patterns = Vec::new();
     if !prefix.is_empty() {
         patterns.push((format!("^{}", regex_escape(prefix)), String::new()));
@@ -51,7 +51,9 @@ fn remapper<M: TorchImport>(module: &M, prefix: &str) -> std::result::Result<Key
     for (torch, burn) in module.torch_names() {
         patterns.push((format!("^{}", regex_escape(&torch)), burn));
     }
-    KeyRemapper::from_pattern_iter(patterns).map_err(|e| e.to_string())
+    // (burn-store's regex has no `std::error::Error` implementation to keep as a source.)
+    KeyRemapper::from_pattern_iter(patterns)
+        .map_err(|e| Error::weights(path, format!("the names under `{prefix}`: {e}")))
 }
 
 fn regex_escape(text: &str) -> String {
@@ -78,37 +80,35 @@ pub fn load_torch_weights<M: TorchImport>(
     path: &Path,
     prefix: &str,
 ) -> Result<Converted> {
-    let fail = |reason: String| Error::Weights {
-        path: path.to_path_buf(),
-        reason,
-    };
     if !path.is_file() {
-        return Err(fail("no such file".into()));
+        return Err(Error::weights(path, "no such file"));
     }
-    let remap = remapper(module, prefix).map_err(fail)?;
-    let extension = path
-        .extension()
-        .and_then(|e| e.to_str())
-        .unwrap_or_default()
-        .to_ascii_lowercase();
-    let result = if extension == "safetensors" {
+    let remap = remapper(module, prefix, path)?;
+    let reading = format!("cannot read the tensors under `{prefix}`");
+    let applied = if is_safetensors(path) {
         let mut store = SafetensorsStore::from_file(path).remap(remap);
-        module.load_from(&mut store).map_err(|e| e.to_string())
+        module
+            .load_from(&mut store)
+            .map_err(|e| Error::weights_from(path, reading, e))?
     } else {
         let mut store = PytorchStore::from_file(path).remap(remap);
-        module.load_from(&mut store).map_err(|e| e.to_string())
+        module
+            .load_from(&mut store)
+            .map_err(|e| Error::weights_from(path, reading, e))?
     };
-    let applied = result.map_err(fail)?;
     if !applied.errors.is_empty() {
-        return Err(fail(format!("{:?}", applied.errors)));
+        let errors: Vec<String> = applied.errors.iter().map(ToString::to_string).collect();
+        return Err(Error::weights(path, errors.join("; ")));
     }
     if applied.applied.is_empty() {
-        return Err(fail(format!(
-            "no tensor under the prefix `{prefix}` fits the network"
-        )));
+        return Err(Error::weights(
+            path,
+            format!("no tensor under the prefix `{prefix}` fits the network"),
+        ));
     }
     let (converted, conversions) = to_networks_type(module.clone());
-    check_finite(&converted).map_err(|reason| fail(format!("{prefix}{reason}")))?;
+    check_finite(&converted)
+        .map_err(|problem| Error::weights(path, format!("{prefix}{problem}")))?;
     *module = converted;
     Ok(conversions)
 }
@@ -116,23 +116,16 @@ pub fn load_torch_weights<M: TorchImport>(
 /// Whether the weights file `path` holds any tensor whose name starts with `prefix`.
 fn has_prefix(path: &Path, prefix: &str) -> Result<bool> {
     use burn::store::ModuleStore;
-    let is_safetensors = path
-        .extension()
-        .and_then(|e| e.to_str())
-        .is_some_and(|e| e.eq_ignore_ascii_case("safetensors"));
-    let keys = if is_safetensors {
+    let listing = "cannot list the tensors";
+    let keys = if is_safetensors(path) {
         SafetensorsStore::from_file(path)
             .keys()
-            .map_err(|e| e.to_string())
+            .map_err(|e| Error::weights_from(path, listing, e))?
     } else {
         PytorchStore::from_file(path)
             .keys()
-            .map_err(|e| e.to_string())
+            .map_err(|e| Error::weights_from(path, listing, e))?
     };
-    let keys = keys.map_err(|reason| Error::Weights {
-        path: path.to_path_buf(),
-        reason,
-    })?;
     Ok(keys.iter().any(|k| k.starts_with(prefix)))
 }
 

@@ -164,12 +164,3 @@ impl WeightInit {
         conv
     }
 }
-
-/// Nearest-neighbour upsampling by two, as PyTorch's `Upsample(scale_factor=2)`.
-/// [batch, c, h, w] -> [batch, c, 2h, 2w]
-pub fn upsample_nearest2x(x: Tensor<4>) -> Tensor<4> {
-    let [n, c, h, w] = x.dims();
-    x.reshape([n, c, h, 1, w, 1])
-        .expand([n, c, h, 2, w, 2])
-        .reshape([n, c, 2 * h, 2 * w])
-}

@@ -14,11 +14,11 @@ mod weights;
 pub use cycle::{Cycle, Direction};
 pub use export::{discriminator_torch_names, export_torch, generator_torch_names};
 pub use import::{Imported, TorchImport, import_torch, load_torch_weights};
-pub use layers::{BatchNorm2d, WeightInit, upsample_nearest2x};
+pub use layers::{BatchNorm2d, WeightInit};
 pub use paper::{PaperDiscriminator, PaperDiscriminatorOutput, PaperGenerator, PaperNetConfig};
 pub use patchgan::{PatchDiscriminator, PatchDiscriminatorConfig};
 pub use unet::{UNetGenerator, UNetGeneratorConfig};
-pub use weights::{Converted, check_finite, to_networks_type};
+pub use weights::{Converted, TensorProblem, check_finite, to_networks_type};
 
 use burn::module::Module;
 use burn::tensor::{Device, Tensor};

@@ -61,34 +61,76 @@ impl ModuleMapper for ToF32 {
     }
 }
 
-/// The first tensor of `module` that is not f32 or holds a value that is not finite, with the
-/// reason: `Err("down1.conv.weight: 3 of 1024 values are not finite (NaN or infinite)")`.
-pub fn check_finite<M: ModuleSnapshot>(module: &M) -> std::result::Result<(), String> {
+/// Whether `path` names a safetensors file (by its extension, in any case); any other is read
+/// as a PyTorch pickle.
+pub(crate) fn is_safetensors(path: &std::path::Path) -> bool {
+    path.extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| e.eq_ignore_ascii_case("safetensors"))
+}
+
+/// What is wrong with one tensor of a network's weights.
+#[derive(Debug, thiserror::Error)]
+pub enum TensorProblem {
+    /// Stored in another type than the networks compute in.
+    #[error("{tensor}: stored as {dtype}, expected F32")]
+    NotF32 {
+        /// The tensor's path in the module.
+        tensor: String,
+        /// Its type.
+        dtype: String,
+    },
+    /// Holds NaN or infinite values.
+    #[error("{tensor}: {bad} of {total} values are not finite (NaN or infinite)")]
+    NotFinite {
+        /// The tensor's path in the module.
+        tensor: String,
+        /// How many values are not finite.
+        bad: usize,
+        /// How many values it has.
+        total: usize,
+    },
+    /// Its values could not be read back.
+    #[error("{tensor}: cannot be read: {reason}")]
+    Unreadable {
+        /// The tensor's path in the module.
+        tensor: String,
+        /// burn's description (its error type has no `Error` implementation).
+        reason: String,
+    },
+}
+
+/// The first tensor of `module` that is not f32 or holds a value that is not finite, e.g.
+/// `down1.conv.weight: 3 of 1024 values are not finite (NaN or infinite)`.
+pub fn check_finite<M: ModuleSnapshot>(module: &M) -> std::result::Result<(), TensorProblem> {
     for snapshot in module.collect(None, None, false) {
-        let name = &snapshot.name;
         if snapshot.dtype != DType::F32 {
-            return Err(format!(
-                "{name}: stored as {:?}, expected F32",
-                snapshot.dtype
-            ));
+            return Err(TensorProblem::NotF32 {
+                tensor: snapshot.name.clone(),
+                dtype: format!("{:?}", snapshot.dtype),
+            });
         }
         let values = f32_values(&snapshot)?;
         let bad = values.iter().filter(|v| !v.is_finite()).count();
         if bad > 0 {
-            return Err(format!(
-                "{name}: {bad} of {} values are not finite (NaN or infinite)",
-                values.len()
-            ));
+            return Err(TensorProblem::NotFinite {
+                tensor: snapshot.name.clone(),
+                bad,
+                total: values.len(),
+            });
         }
     }
     Ok(())
 }
 
 /// The values of an f32 tensor snapshot.
-fn f32_values(snapshot: &burn::store::burn_pack::Tensor) -> std::result::Result<Vec<f32>, String> {
-    let bytes = snapshot
-        .to_bytes()
-        .map_err(|e| format!("{}: cannot be read: {e:?}", snapshot.name))?;
+fn f32_values(
+    snapshot: &burn::store::burn_pack::Tensor,
+) -> std::result::Result<Vec<f32>, TensorProblem> {
+    let bytes = snapshot.to_bytes().map_err(|e| TensorProblem::Unreadable {
+        tensor: snapshot.name.clone(),
+        reason: format!("{e:?}"),
+    })?;
     Ok(bytes
         .chunks_exact(4)
         .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
@@ -115,7 +157,7 @@ mod tests {
         let g = small().init_generator(&device).unwrap();
         let before = g.collect(None, None, false);
         let half = g.map(&mut CastAll(FloatDType::F16));
-        assert!(check_finite(&half).unwrap_err().contains("F16"));
+        assert!(check_finite(&half).unwrap_err().to_string().contains("F16"));
         let (back, converted) = to_networks_type(half);
         assert!(
             converted.tensors > 0 && converted.from == ["F16"],
@@ -137,7 +179,7 @@ mod tests {
         let g = small().init_generator(&device).unwrap();
         check_finite(&g).unwrap();
         let poisoned = g.map(&mut Poison);
-        let err = check_finite(&poisoned).unwrap_err();
+        let err = check_finite(&poisoned).unwrap_err().to_string();
         assert!(err.contains("not finite") && err.contains('.'), "{err}");
     }
 

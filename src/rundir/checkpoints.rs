@@ -60,10 +60,7 @@ pub struct CheckpointState {
 }
 
 pub(crate) fn fail(path: &Path, reason: impl ToString) -> Error {
-    Error::Checkpoint {
-        path: path.to_path_buf(),
-        reason: reason.to_string(),
-    }
+    Error::checkpoint(path, reason.to_string())
 }
 
 /// The iteration a checkpoint folder's name stands for (`iter-000000012` → 12).
@@ -212,7 +209,8 @@ pub fn write_state(dir: &Path, iteration: u64) -> Result<()> {
         iteration,
         version: env!("CARGO_PKG_VERSION").to_string(),
     };
-    let json = serde_json::to_string_pretty(&state).map_err(|e| fail(dir, e))?;
+    let json = serde_json::to_string_pretty(&state)
+        .map_err(|e| Error::checkpoint_from(dir, format!("cannot write {STATE}"), e))?;
     write_atomic(&dir.join(STATE), json.as_bytes())
 }
 
@@ -221,8 +219,8 @@ pub fn write_state(dir: &Path, iteration: u64) -> Result<()> {
 pub fn read_state(path: &Path) -> Result<CheckpointState> {
     let state_path = path.join(STATE);
     let text = fs::read_to_string(&state_path).map_err(|e| Error::io(&state_path, e))?;
-    let state: CheckpointState =
-        serde_json::from_str(&text).map_err(|e| fail(path, format!("{STATE}: {e}")))?;
+    let state: CheckpointState = serde_json::from_str(&text)
+        .map_err(|e| Error::checkpoint_from(path, format!("{STATE} is not readable"), e))?;
     if let Some(named) = iteration_of(path)
         && named != state.iteration
     {
@@ -282,7 +280,7 @@ pub(crate) fn load_module<M: Module + burn::store::ModuleSnapshot>(
         } else {
             ""
         };
-        fail(path, format!("{file}: {text}{hint}"))
+        Error::checkpoint_from(path, format!("cannot load {file}{hint}"), e)
     })?;
     check_finite(&module).map_err(|reason| fail(path, format!("{file}: {reason}")))?;
     Ok(module)
@@ -349,6 +347,29 @@ mod tests {
             .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
             .collect();
         assert_eq!(names.len(), 2, "nothing hidden is left: {names:?}");
+    }
+
+    #[test]
+    fn errors_keep_the_underlying_error_as_their_source() {
+        use std::error::Error as _;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("iter-000000003");
+        fs::create_dir_all(&path).unwrap();
+        fs::write(path.join(STATE), "{ not json").unwrap();
+        let err = read_state(&path).unwrap_err();
+        let source = err.source().expect("the parser's error is kept");
+        assert!(source.is::<serde_json::Error>(), "{source}");
+        assert!(err.to_string().contains(STATE), "{err}");
+        // A file that is not weights at all: burn's error is the source.
+        fs::write(path.join("generators.bpk"), b"garbage").unwrap();
+        let model = crate::model::ModelConfig {
+            width: 2,
+            image_size: 32,
+            ..Default::default()
+        };
+        let err =
+            load_generators_file(&model, &path, "generators.bpk", &Device::default()).unwrap_err();
+        assert!(err.source().is_some(), "{err}");
     }
 
     #[test]
