@@ -4,7 +4,7 @@ use anyhow::Result;
 use clap::Args;
 use discogan::bench::{BenchOptions, bench};
 
-use super::{PresetArg, parse_device};
+use super::{DeviceArg, PresetArg};
 
 #[derive(Args)]
 pub(crate) struct BenchArgs {
@@ -30,9 +30,8 @@ pub(crate) struct BenchArgs {
     /// (repeatable).
     #[arg(long = "set", value_name = "KEY=VALUE")]
     overrides: Vec<String>,
-    /// Compute device: flex (CPU, default), cuda[:N], wgpu.
-    #[arg(long, default_value = "flex")]
-    device: String,
+    #[command(flatten)]
+    device: DeviceArg,
 }
 
 pub(crate) fn bench_command(args: BenchArgs) -> Result<()> {
@@ -44,8 +43,8 @@ pub(crate) fn bench_command(args: BenchArgs) -> Result<()> {
         iters: args.iters,
         warmup: args.warmup,
         overrides: args.overrides,
-        device: parse_device(&args.device)?.autodiff(),
-        device_name: args.device.clone(),
+        device: args.device.device()?.autodiff(),
+        device_name: args.device.name.clone(),
     };
     let result = bench(&options)?;
     println!("{}", serde_json::to_string(&result)?);

@@ -8,7 +8,7 @@ use discogan::eval::{evaluate, table};
 use discogan::rundir::{RunDir, write_atomic};
 use discogan::translate::Direction;
 
-use super::{parse_device, weights};
+use super::{DeviceArg, weights};
 
 #[derive(Clone, Copy, ValueEnum)]
 enum DirectionArg {
@@ -39,9 +39,8 @@ pub(crate) struct EvalArgs {
     /// Where to write the JSON report (default: RUN_DIR/eval.json).
     #[arg(long)]
     json: Option<PathBuf>,
-    /// Compute device: flex (CPU, default), cuda[:N], wgpu.
-    #[arg(long, default_value = "flex")]
-    device: String,
+    #[command(flatten)]
+    device: DeviceArg,
 }
 
 pub(crate) fn eval_command(args: EvalArgs) -> Result<()> {
@@ -51,7 +50,7 @@ pub(crate) fn eval_command(args: EvalArgs) -> Result<()> {
         DirectionArg::Both => vec![Direction::AToB, Direction::BToA],
     };
     let run = RunDir::new(&args.run);
-    let device = parse_device(&args.device)?;
+    let device = args.device.device()?;
     let reports = evaluate(
         &run,
         args.checkpoint.as_deref(),

@@ -3,11 +3,12 @@
 use std::path::PathBuf;
 
 use anyhow::Result;
-use burn::tensor::Device;
 use clap::Args;
 use discogan::model::export_torch;
 use discogan::rundir::RunDir;
 use discogan::train::Trainer;
+
+use super::DeviceArg;
 
 #[derive(Args)]
 pub(crate) struct ExportArgs {
@@ -20,13 +21,19 @@ pub(crate) struct ExportArgs {
     /// (`train.ema_decay`).
     #[arg(long)]
     raw: bool,
+    #[command(flatten)]
+    device: DeviceArg,
 }
 
 pub(crate) fn export_command(args: ExportArgs) -> Result<()> {
     let run = RunDir::new(&args.run);
     let config = run.read_config()?;
     let path = run.checkpoints().require_latest()?;
-    let trainer = Trainer::load_checkpoint(config.validated()?, &path, &Device::flex().autodiff())?;
+    let trainer = Trainer::load_checkpoint(
+        config.validated()?,
+        &path,
+        &args.device.device()?.autodiff(),
+    )?;
     let generators = if args.raw {
         trainer.generators.clone()
     } else {

@@ -3,13 +3,12 @@
 use std::path::PathBuf;
 
 use anyhow::{Result, bail};
-use burn::tensor::Device;
 use clap::Args;
 use discogan::model::import_torch;
 use discogan::rundir::RunDir;
 use discogan::train::Trainer;
 
-use super::ConfigArgs;
+use super::{ConfigArgs, DeviceArg};
 
 #[derive(Args)]
 pub(crate) struct ImportArgs {
@@ -21,11 +20,13 @@ pub(crate) struct ImportArgs {
     /// Run folder to create.
     #[arg(long)]
     out: PathBuf,
+    #[command(flatten)]
+    device: DeviceArg,
 }
 
 pub(crate) fn import_command(args: ImportArgs) -> Result<()> {
     let config = args.config.resolve()?.with_absolute_paths()?.validated()?;
-    let device = Device::flex().autodiff();
+    let device = args.device.device()?.autodiff();
     // Read and check the weights before the run folder is touched.
     let imported = import_torch(&config.model, &args.weights, &device)?;
     let run = RunDir::new(&args.out);

@@ -144,7 +144,24 @@ pub(crate) fn weights(raw: bool) -> discogan::rundir::Weights {
     }
 }
 
-/// `flex`, `cuda`, `cuda:N` or `wgpu`.
+/// The `--device` flag of every command.
+#[derive(Args)]
+pub(crate) struct DeviceArg {
+    /// Compute device: flex (the CPU backend, default), wgpu or wgpu:N (burn's WebGPU backend:
+    /// Vulkan, Metal or DX12; a CPU through Mesa's lavapipe), cuda or cuda:N. wgpu and cuda
+    /// need a build with `--features wgpu` / `--features cuda`.
+    #[arg(long = "device", default_value = "flex")]
+    pub(crate) name: String,
+}
+
+impl DeviceArg {
+    /// The device named.
+    pub(crate) fn device(&self) -> Result<Device> {
+        parse_device(&self.name)
+    }
+}
+
+/// `flex`, `cuda`, `cuda:N`, `wgpu` or `wgpu:N`.
 pub(crate) fn parse_device(name: &str) -> Result<Device> {
     let (kind, index) = match name.split_once(':') {
         Some((kind, index)) => (
@@ -162,13 +179,16 @@ pub(crate) fn parse_device(name: &str) -> Result<Device> {
         #[cfg(feature = "cuda")]
         "cuda" => Ok(Device::cuda(index.unwrap_or(0))),
         #[cfg(feature = "wgpu")]
-        "wgpu" => Ok(Device::wgpu(Default::default())),
+        "wgpu" => Ok(Device::wgpu(match index {
+            Some(n) => burn::tensor::DeviceKind::DiscreteGpu(n),
+            None => Default::default(),
+        })),
         "cuda" | "wgpu" => {
             bail!("this build has no `{kind}` backend: rebuild with `--features {kind}`")
         }
         other => {
             let _ = index;
-            bail!("unknown device `{other}` (flex, cuda[:N], wgpu)")
+            bail!("unknown device `{other}` (flex, wgpu[:N], cuda[:N])")
         }
     }
 }

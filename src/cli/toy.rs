@@ -7,7 +7,7 @@ use clap::{Args, ValueEnum};
 use discogan::config::Variant;
 use discogan::toy::{ToyConfig, run_experiment, table};
 
-use super::parse_device;
+use super::DeviceArg;
 
 #[derive(Clone, Copy, ValueEnum)]
 enum VariantArg {
@@ -44,9 +44,8 @@ pub(crate) struct ToyArgs {
     /// Output folder (one PNG per run, toy.json).
     #[arg(long, default_value = "runs/toy")]
     out: PathBuf,
-    /// Compute device: flex (CPU, default), cuda[:N], wgpu.
-    #[arg(long, default_value = "flex")]
-    device: String,
+    #[command(flatten)]
+    device: DeviceArg,
 }
 
 pub(crate) fn toy_command(args: ToyArgs) -> Result<()> {
@@ -68,7 +67,7 @@ pub(crate) fn toy_command(args: ToyArgs) -> Result<()> {
             VariantArg::Discogan => Variant::Discogan,
         })
         .collect();
-    let device = parse_device(&args.device)?.autodiff();
+    let device = args.device.device()?.autodiff();
     let runs = run_experiment(&config, &variants, &args.out, &device, |run| {
         eprintln!(
             "{} seed {}: {}/{} modes, one-to-one {}, purity {:.3}, quality {:.3}",

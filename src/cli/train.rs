@@ -13,7 +13,7 @@ use discogan::train::LossValues;
 use discogan::train::run::{Progress, train};
 use indicatif::{ProgressBar, ProgressStyle};
 
-use super::{ConfigArgs, parse_device};
+use super::{ConfigArgs, DeviceArg};
 
 #[derive(Args)]
 pub(crate) struct TrainArgs {
@@ -46,9 +46,8 @@ pub(crate) struct TrainArgs {
     /// the flags above and --set still apply; --preset and --config do not).
     #[arg(long, value_name = "RUN_DIR")]
     resume: Option<PathBuf>,
-    /// Compute device: flex (CPU, default), cuda[:N], wgpu.
-    #[arg(long, default_value = "flex")]
-    device: String,
+    #[command(flatten)]
+    device: DeviceArg,
     /// No progress bar.
     #[arg(long, short)]
     quiet: bool,
@@ -103,7 +102,7 @@ pub(crate) fn train_command(args: TrainArgs) -> Result<()> {
         None => (RunDir::new(&args.out), args.config.resolve_with(flags)?),
     };
     let config = config.validated()?;
-    let device = parse_device(&args.device)?.autodiff();
+    let device = args.device.device()?.autodiff();
     eprintln!(
         "# resolved configuration ({})\n{}",
         run.config().display(),

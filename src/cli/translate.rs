@@ -7,7 +7,7 @@ use clap::{ArgGroup, Args};
 use discogan::rundir::RunDir;
 use discogan::translate::{Direction, Translator};
 
-use super::{parse_device, weights};
+use super::{DeviceArg, weights};
 
 #[derive(Args)]
 #[command(group(ArgGroup::new("direction").required(true).args(["a2b", "b2a"])))]
@@ -38,9 +38,8 @@ pub(crate) struct TranslateArgs {
     /// Images per forward pass.
     #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u64).range(1..=4096))]
     batch: u64,
-    /// Compute device: flex (CPU, default), cuda[:N], wgpu.
-    #[arg(long, default_value = "flex")]
-    device: String,
+    #[command(flatten)]
+    device: DeviceArg,
 }
 
 pub(crate) fn translate_command(args: TranslateArgs) -> Result<()> {
@@ -49,7 +48,7 @@ pub(crate) fn translate_command(args: TranslateArgs) -> Result<()> {
     } else {
         Direction::AToB
     };
-    let device = parse_device(&args.device)?;
+    let device = args.device.device()?;
     let run = RunDir::new(&args.run);
     let translator =
         Translator::from_checkpoint(&run, args.checkpoint.as_deref(), weights(args.raw), &device)?;
