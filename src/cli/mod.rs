@@ -150,7 +150,7 @@ pub(crate) struct DeviceArg {
     /// Compute device: flex (the CPU backend, default), wgpu or wgpu:N (burn's WebGPU backend:
     /// Vulkan, Metal or DX12; a CPU through Mesa's lavapipe), cuda or cuda:N. wgpu and cuda
     /// need a build with `--features wgpu` / `--features cuda`.
-    #[arg(long = "device", default_value = "flex")]
+    #[arg(long = "device", default_value = "flex", env = "DISCOGAN_DEVICE")]
     pub(crate) name: String,
 }
 
@@ -183,9 +183,10 @@ pub(crate) fn parse_device(name: &str) -> Result<Device> {
             Some(n) => burn::tensor::DeviceKind::DiscreteGpu(n),
             None => Default::default(),
         })),
-        "cuda" | "wgpu" => {
-            bail!("this build has no `{kind}` backend: rebuild with `--features {kind}`")
-        }
+        #[cfg(not(feature = "cuda"))]
+        "cuda" => bail!("this build has no `cuda` backend: rebuild with `--features cuda`"),
+        #[cfg(not(feature = "wgpu"))]
+        "wgpu" => bail!("this build has no `wgpu` backend: rebuild with `--features wgpu`"),
         other => {
             let _ = index;
             bail!("unknown device `{other}` (flex, wgpu[:N], cuda[:N])")
