@@ -13,7 +13,7 @@ use burn::tensor::Device;
 use super::Trainer;
 use crate::atomic::crash_point;
 use crate::config::ValidConfig;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::rundir::{
     AVERAGED, Checkpoints, DISCRIMINATORS, GENERATORS, OPTIM_D, OPTIM_G, checkpoint_error,
     load_generators_file, load_module, read_state, write_state,
@@ -32,7 +32,7 @@ impl Trainer {
 
     fn write_checkpoint_files(&self, dir: &Path) -> Result<()> {
         let err = |file: &str, e: burn::store::RecordError| {
-            checkpoint_error(dir, format!("cannot write {file}: {e}"))
+            Error::checkpoint_from(dir, format!("cannot write {file}"), e)
         };
         self.generators
             .clone()
@@ -82,7 +82,7 @@ impl Trainer {
             optim
                 .clone()
                 .load(file_path)
-                .map_err(|e| checkpoint_error(path, format!("{file}: {e}")))
+                .map_err(|e| Error::checkpoint_from(path, format!("cannot load {file}"), e))
         };
         let (optim_g, optim_d) = (load(optim_g, OPTIM_G)?, load(optim_d, OPTIM_D)?);
         trainer.set_optimizers(optim_g, optim_d);
