@@ -47,6 +47,32 @@ fn paper_preset_resumes_exactly_too() {
 }
 
 #[test]
+fn a_data_parallel_run_resumes_exactly() {
+    // Two replicas on one device: each trains on one image of the batch of 2, with dropout on
+    // (each device's random stream reseeded per iteration).
+    let tmp = tempfile::tempdir().unwrap();
+    let devices = vec![Device::default().autodiff(); 2];
+    let (whole, split) = (tmp.path().join("whole"), tmp.path().join("split"));
+    train_on(&devices, &small_config(4), &whole, false).unwrap();
+    train_on(&devices, &small_config(2), &split, false).unwrap();
+    train_on(&devices, &small_config(4), &split, true).unwrap();
+    assert_same_state(&whole, &split);
+    // And the replicas did train on their slices: one device alone ends elsewhere (dropout
+    // draws its masks per slice).
+    let single = tmp.path().join("single");
+    run_in_process(&small_config(4), &single, false);
+    assert_ne!(final_state(&whole), final_state(&single));
+    let err = train_on(
+        &vec![devices[0].clone(); 3],
+        &small_config(4),
+        &tmp.path().join("x"),
+        false,
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("batch"), "{err}");
+}
+
+#[test]
 fn a_time_limit_ends_the_run_like_its_last_iteration_and_it_resumes_exactly() {
     let tmp = tempfile::tempdir().unwrap();
     let (whole, split) = (tmp.path().join("whole"), tmp.path().join("split"));

@@ -3,10 +3,12 @@
 use std::collections::BTreeMap;
 
 use burn::module::Module;
+use burn::optim::GradientsParams;
 use burn::store::ModuleSnapshot;
 use burn::tensor::{Device, Distribution, Tensor};
 use discogan::config::{Config, Preset, Schedule, Variant};
-use discogan::train::{Side, Trainer};
+use discogan::model::{Discriminators, Generators};
+use discogan::train::{Devices, LossValues, Side, StepObserver, Trainer, gradients_as_module};
 
 /// Trainable parameters (running statistics left out) by path.
 fn params<M: ModuleSnapshot>(module: &M) -> BTreeMap<String, Vec<u8>> {
@@ -277,4 +279,203 @@ fn losses_are_read_back_once_under_their_names() {
     let parts = losses.get("loss_gan").unwrap() + 10.0 * losses.get("loss_cycle").unwrap();
     assert!((g - parts).abs() < 1e-4, "{g} vs {parts}");
     assert_eq!(losses.non_finite(), None);
+}
+
+/// Deterministic images in the networks' pixel range, without the process-wide random
+/// generator (the tests of this file run in parallel).
+fn images(config: &Config, batch: usize, salt: usize) -> Tensor<4> {
+    let (lo, hi) = config.model.architecture.pixel_range();
+    let (c, s) = (config.model.channels, config.model.image_size);
+    let values: Vec<f32> = (0..batch * c * s * s)
+        .map(|i| {
+            let t = ((i * 7919 + salt * 104_729) % 1000) as f32 / 999.0;
+            lo + (hi - lo) * t
+        })
+        .collect();
+    Tensor::from_data(
+        burn::tensor::TensorData::new(values, [batch, c, s, s]),
+        &Device::default().autodiff(),
+    )
+}
+
+/// The gradients of each step, by side and parameter path.
+struct Gradients {
+    /// Networks with the trained ones' parameter ids, to name the gradients by.
+    names: (Generators, Discriminators),
+    seen: Vec<(Side, BTreeMap<String, Vec<f32>>)>,
+}
+
+impl StepObserver for Gradients {
+    fn gradients(&mut self, side: Side, grads: &GradientsParams) {
+        let values = match side {
+            Side::Discriminators => floats(&gradients_as_module(&self.names.1, grads)),
+            Side::Generators => floats(&gradients_as_module(&self.names.0, grads)),
+        };
+        self.seen.push((side, values));
+    }
+}
+
+fn floats<M: ModuleSnapshot>(module: &M) -> BTreeMap<String, Vec<f32>> {
+    module
+        .collect(None, None, false)
+        .into_iter()
+        .filter(|t| !t.name.contains("running_"))
+        .map(|t| {
+            let bytes = t.to_bytes().unwrap();
+            let values = bytes
+                .chunks_exact(4)
+                .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+                .collect();
+            (t.name.clone(), values)
+        })
+        .collect()
+}
+
+/// A trainer with `start`'s weights (and running statistics of its own) on `devices` copies
+/// of the default device, after `steps` iterations on batches of 8: its losses and gradients.
+fn train_copy(
+    start: &Trainer,
+    devices: usize,
+    steps: usize,
+) -> (Trainer, Vec<LossValues>, Gradients) {
+    let config = start.config().clone().validated().unwrap();
+    let device = Device::default().autodiff();
+    let mut trainer = Trainer::from_networks(
+        config.clone(),
+        start.generators.valid().train(),
+        start.discriminators.valid().train(),
+    )
+    .unwrap();
+    trainer
+        .set_devices(Devices::new(vec![device; devices], 8).unwrap())
+        .unwrap();
+    let mut observed = Gradients {
+        names: (start.generators.clone(), start.discriminators.clone()),
+        seen: Vec::new(),
+    };
+    let mut losses = Vec::new();
+    for step in 0..steps {
+        let (a, b) = (
+            images(&config, 8, 2 * step),
+            images(&config, 8, 2 * step + 1),
+        );
+        let report = trainer.step_observed(a, b, &mut observed);
+        losses.push(report.read().unwrap());
+    }
+    (trainer, losses, observed)
+}
+
+/// The largest difference between two sets of named values, relative to the largest value of
+/// all (a per-tensor scale would judge noise: the biases of convolutions followed by
+/// InstanceNorm have a gradient of zero, computed as rounding noise of 1e-9).
+fn largest_difference(a: &BTreeMap<String, Vec<f32>>, b: &BTreeMap<String, Vec<f32>>) -> f32 {
+    assert_eq!(a.keys().collect::<Vec<_>>(), b.keys().collect::<Vec<_>>());
+    let scale = a.values().flatten().fold(0.0f32, |m, v| m.max(v.abs()));
+    assert!(scale > 0.0);
+    let mut worst = 0.0f32;
+    for (name, x) in a {
+        for (x, y) in x.iter().zip(&b[name]) {
+            worst = worst.max((x - y).abs() / scale);
+        }
+    }
+    worst
+}
+
+#[test]
+fn two_devices_with_half_batches_train_as_one_device_with_the_whole_batch() {
+    // The U-Net and PatchGAN normalise per image (InstanceNorm), so the two halves of a batch
+    // on two replicas give the whole batch's losses and gradients. No dropout: its masks are
+    // drawn per slice.
+    let mut config = small(Preset::Unet);
+    config.model.dropout = 0.0;
+    config.train.batch_size = 8;
+    let device = Device::default().autodiff();
+    device.seed(11);
+    let start = Trainer::new(config.clone().validated().unwrap(), &device).unwrap();
+    let steps = 3;
+    let (one, losses_one, grads_one) = train_copy(&start, 1, steps);
+    let (two, losses_two, grads_two) = train_copy(&start, 2, steps);
+    assert!(one.devices().is_none());
+    assert_eq!(two.devices().map(|d| d.len()), Some(2));
+
+    for (x, y) in losses_one.iter().zip(&losses_two) {
+        assert_eq!(x.values.len(), y.values.len());
+        for ((name, x), (_, y)) in x.values.iter().zip(&y.values) {
+            assert!(
+                (x - y).abs() <= 1e-5 * x.abs().max(1.0),
+                "{name}: {x} vs {y}"
+            );
+        }
+    }
+    assert_eq!(grads_one.seen.len(), 2 * steps);
+    for ((side, x), (_, y)) in grads_one.seen.iter().zip(&grads_two.seen) {
+        let worst = largest_difference(x, y);
+        assert!(worst < 1e-5, "{side:?} gradients differ by {worst}");
+    }
+    // Parameters whose gradient is zero (biases of convolutions followed by InstanceNorm, which
+    // subtracts them again) get rounding noise as gradient, which Adam's normalised step turns
+    // into steps of up to the learning rate: they are left out of the weights compared, and
+    // the translations, which they cannot change, are compared instead.
+    let mut noise_only: Vec<String> = Vec::new();
+    for (side, grads) in &grads_one.seen {
+        let prefix = if *side == Side::Discriminators {
+            "d."
+        } else {
+            ""
+        };
+        let scale = grads.values().flatten().fold(0.0f32, |m, v| m.max(v.abs()));
+        for (name, g) in grads {
+            if g.iter().all(|g| g.abs() < 1e-6 * scale) {
+                noise_only.push(format!("{prefix}{name}"));
+            }
+        }
+    }
+    assert!(
+        noise_only.iter().all(|name| name.ends_with("conv.bias")),
+        "{noise_only:?}"
+    );
+    let weights = |t: &Trainer| {
+        let mut all = floats(&t.generators);
+        all.extend(
+            floats(&t.discriminators)
+                .into_iter()
+                .map(|(k, v)| (format!("d.{k}"), v)),
+        );
+        all.retain(|name, _| !noise_only.contains(name));
+        all
+    };
+    let worst = largest_difference(&weights(&one), &weights(&two));
+    assert!(worst < 1e-5, "weights differ by {worst}");
+    assert_ne!(weights(&one), weights(&start), "the weights did not move");
+    let translate = |t: &Trainer| {
+        let fake = t
+            .generators
+            .valid()
+            .g_ab
+            .forward(images(&config, 2, 99).inner());
+        BTreeMap::from([(
+            "fake_b".to_string(),
+            fake.into_data().try_to_vec::<f32>().unwrap(),
+        )])
+    };
+    let worst = largest_difference(&translate(&one), &translate(&two));
+    assert!(worst < 1e-5, "translations differ by {worst}");
+}
+
+#[test]
+fn batch_norm_sees_each_slice_on_its_own() {
+    // The documented difference: the paper's BatchNorm networks normalise each device's slice
+    // with that slice's statistics, so two devices do not compute what one does.
+    let mut config = small(Preset::Paper);
+    config.train.batch_size = 8;
+    let device = Device::default().autodiff();
+    device.seed(12);
+    let start = Trainer::new(config.validated().unwrap(), &device).unwrap();
+    let (_, one, _) = train_copy(&start, 1, 1);
+    let (_, two, _) = train_copy(&start, 2, 1);
+    let (x, y) = (one[0].get("loss_d").unwrap(), two[0].get("loss_d").unwrap());
+    assert!(
+        (x - y).abs() > 1e-4,
+        "loss_d: {x} on one device, {y} on two"
+    );
 }

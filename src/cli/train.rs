@@ -13,7 +13,7 @@ use discogan::train::LossValues;
 use discogan::train::run::{Progress, train};
 use indicatif::{ProgressBar, ProgressStyle};
 
-use super::{ConfigArgs, DeviceArg};
+use super::{ConfigArgs, DeviceArg, parse_device};
 
 #[derive(Args)]
 pub(crate) struct TrainArgs {
@@ -48,6 +48,11 @@ pub(crate) struct TrainArgs {
     resume: Option<PathBuf>,
     #[command(flatten)]
     device: DeviceArg,
+    /// Data-parallel training: several devices, comma-separated (`flex,flex`, `wgpu:0,wgpu:1`,
+    /// `cuda:0,cuda:1`), each training a replica of the networks on its slice of every batch;
+    /// the networks and the optimisers live on the first. Replaces --device.
+    #[arg(long, value_name = "DEVICE,...", value_delimiter = ',')]
+    devices: Vec<String>,
     /// No progress bar.
     #[arg(long, short)]
     quiet: bool,
@@ -102,7 +107,20 @@ pub(crate) fn train_command(args: TrainArgs) -> Result<()> {
         None => (RunDir::new(&args.out), args.config.resolve_with(flags)?),
     };
     let config = config.validated()?;
-    let device = args.device.device()?.autodiff();
+    let devices = match args.devices.as_slice() {
+        [] => vec![args.device.device()?.autodiff()],
+        names => names
+            .iter()
+            .map(|name| Ok(parse_device(name)?.autodiff()))
+            .collect::<Result<Vec<_>>>()?,
+    };
+    if devices.len() > 1 {
+        eprintln!(
+            "# data-parallel over {} devices: {}",
+            devices.len(),
+            args.devices.join(", ")
+        );
+    }
     eprintln!(
         "# resolved configuration ({})\n{}",
         run.config().display(),
@@ -127,7 +145,7 @@ pub(crate) fn train_command(args: TrainArgs) -> Result<()> {
         &config,
         &run,
         args.resume.is_some(),
-        &device,
+        &devices,
         &stop,
         &mut progress,
     )?;

@@ -5,8 +5,10 @@ pub mod ema;
 mod grads;
 mod heldout;
 pub mod memory;
+mod replicas;
 pub mod run;
 mod step;
 
 pub use grads::gradients_as_module;
+pub use replicas::Devices;
 pub use step::{LossValues, Side, StepObserver, StepReport, Trainer};

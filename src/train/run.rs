@@ -11,7 +11,7 @@ use std::time::Instant;
 use burn::tensor::{Device, Tensor, TensorData};
 
 use super::heldout::HeldOut;
-use super::{LossValues, Trainer, memory};
+use super::{Devices, LossValues, Trainer, memory};
 use crate::config::ValidConfig;
 use crate::data::{BatchLoader, Prefetcher, Preprocess, Source, open_dataset, to_image};
 use crate::error::{Error, Result};
@@ -48,8 +48,9 @@ impl Progress for () {
     fn message(&mut self, _: &str) {}
 }
 
-/// Trains `config` into `run`: from scratch, or from the run's last checkpoint when `resume`.
-/// `stop` is polled after every iteration: when set, a checkpoint is written and the run ends.
+/// Trains `config` into `run`: from scratch, or from the run's last checkpoint when `resume`,
+/// on `devices` (the networks on the first; with several, each trains on a slice of every batch:
+/// [`Devices`]). `stop` is polled after every iteration: when set, a checkpoint is written and the run ends.
 ///
 /// Before anything in the run folder is written, the configuration, the data and the memory it
 /// needs are checked and the folder's lock is taken (one writer per run folder).
@@ -57,12 +58,14 @@ pub fn train(
     config: &ValidConfig,
     run: &RunDir,
     resume: bool,
-    device: &Device,
+    devices: &[Device],
     stop: &AtomicBool,
     progress: &mut dyn Progress,
 ) -> Result<RunSummary> {
     let config = config.clone().with_absolute_paths()?;
     let t = &config.train;
+    let devices = Devices::new(devices.to_vec(), t.batch_size)?;
+    let device = devices.main();
     let dataset = Arc::new(open_dataset(&config.data, t.seed)?);
     if t.eval_every > 0 && !dataset.held_out {
         return Err(Error::config(
@@ -104,6 +107,7 @@ pub fn train(
             Trainer::new(config.clone(), device)?
         }
     };
+    trainer.set_devices(devices.clone())?;
     run.write_config(&config)?;
     run.truncate_metrics(trainer.iteration())?;
 
@@ -151,9 +155,16 @@ pub fn train(
             None => break,
         };
         let iteration = trainer.iteration();
-        // Dropout draws from the device's generator: reseed it per iteration, so that a resumed
-        // run draws what an uninterrupted one would.
-        device.seed(SplitMix64::new(&[t.seed, 0xd0, iteration]).next_u64());
+        // Dropout draws from the devices' generators: reseed them per iteration, so that a
+        // resumed run draws what an uninterrupted one would. The main device last: when others
+        // are the same device (`flex,flex`), it draws what it would alone.
+        for (k, device) in devices.all().iter().enumerate().rev() {
+            let stream: &[u64] = match k {
+                0 => &[t.seed, 0xd0, iteration],
+                k => &[t.seed, 0xd0, iteration, k as u64],
+            };
+            device.seed(SplitMix64::new(stream).next_u64());
+        }
         let a = Tensor::<4>::from_data(TensorData::new(batch.a, batch.shape), device);
         let b = Tensor::<4>::from_data(TensorData::new(batch.b, batch.shape), device);
         let report = trainer.step(a, b);

@@ -8,6 +8,7 @@ use burn::optim::{GradientsParams, ModuleOptimizer};
 use burn::tensor::{Device, Tensor};
 
 use super::ema;
+use super::replicas::{Devices, Shard};
 use crate::backends::cpu::FusedAdam;
 use crate::config::{Config, ObjectiveKind, Schedule, ValidConfig};
 use crate::error::{Error, Result};
@@ -45,11 +46,40 @@ pub struct StepReport {
     losses: Vec<(&'static str, Tensor<1>)>,
 }
 
-impl StepReport {
+/// The loss terms of one slice of the batch (one device), by name, detached.
+#[derive(Default)]
+struct Losses(Vec<(&'static str, Tensor<1>)>);
+
+impl Losses {
     fn push(&mut self, name: &'static str, value: &Tensor<1>) {
-        self.losses.push((name, value.clone().detach()));
+        self.0.push((name, value.clone().detach()));
     }
 
+    /// The batch's losses from its slices': each slice's weighted by its share of the batch and
+    /// summed on the main device (every slice computes the same terms in the same order).
+    fn combine(
+        mut slices: Vec<Losses>,
+        shards: &[Shard],
+        main: &Device,
+    ) -> Vec<(&'static str, Tensor<1>)> {
+        if slices.len() == 1 {
+            return std::mem::take(&mut slices[0].0);
+        }
+        let mut combined: Vec<(&'static str, Tensor<1>)> = Vec::new();
+        for (slice, shard) in slices.into_iter().zip(shards) {
+            for (k, (name, value)) in slice.0.into_iter().enumerate() {
+                let value = shard.weigh(value).to_device(main);
+                match combined.get_mut(k) {
+                    Some((_, sum)) => *sum = sum.clone() + value,
+                    None => combined.push((name, value)),
+                }
+            }
+        }
+        combined
+    }
+}
+
+impl StepReport {
     /// The names of the losses computed, in order.
     pub fn names(&self) -> Vec<&'static str> {
         self.losses.iter().map(|(name, _)| *name).collect()
@@ -160,6 +190,8 @@ pub struct Trainer {
     optim_d: ModuleOptimizer,
     /// The moving average of the generators (`train.ema_decay`), on the inference device.
     averaged: Option<Generators>,
+    /// The devices that share each batch (`--devices`); `None`: the networks' own device alone.
+    devices: Option<Devices>,
     config: ValidConfig,
     iteration: u64,
 }
@@ -187,9 +219,33 @@ impl Trainer {
             optim_g: ModuleOptimizer::from(adam.clone()),
             optim_d: ModuleOptimizer::from(adam),
             averaged,
+            devices: None,
             config,
             iteration: 0,
         })
+    }
+
+    /// Trains on several devices from now on, each on its slice of every batch
+    /// ([`Devices`]). The first must be the device the networks are on.
+    pub fn set_devices(&mut self, devices: Devices) -> Result<()> {
+        let on = self.generators.devices();
+        if !on.contains(devices.main()) {
+            return Err(Error::config(
+                "devices",
+                format!(
+                    "the first device ({:?}) must hold the networks, which are on {on:?}",
+                    devices.main()
+                ),
+            ));
+        }
+        self.devices = (devices.len() > 1).then_some(devices);
+        Ok(())
+    }
+
+    /// The devices that share each batch, the first holding the networks; `None` when the
+    /// networks' own device trains alone.
+    pub fn devices(&self) -> Option<&Devices> {
+        self.devices.as_ref()
     }
 
     /// The configuration being trained.
@@ -265,30 +321,80 @@ impl Trainer {
         real_b: Tensor<4>,
         observer: &mut dyn StepObserver,
     ) -> StepReport {
-        let mut report = StepReport {
-            iteration: self.iteration,
-            updated: self.sides(self.iteration),
-            losses: Vec::new(),
+        let iteration = self.iteration;
+        let updated = self.sides(iteration);
+        let devices = match &self.devices {
+            Some(devices) => devices.clone(),
+            None => Devices::one(&real_a.device()),
         };
-        let images = self.forward(real_a, real_b, &report.updated);
-        for side in report.updated.clone() {
-            let loss = match side {
-                Side::Discriminators => self.backward_d(&images, &mut report),
-                Side::Generators => self.backward_g(&images, &mut report),
+        let shards = devices.shard(real_a, real_b);
+        let several = shards.len() > 1;
+        // Each slice's networks: the trained ones for the first, replicas on the other devices.
+        let mut generator_replicas = match several {
+            true => devices.replicate(&self.generators),
+            false => Vec::new(),
+        };
+        let images: Vec<Images> = shards
+            .iter()
+            .enumerate()
+            .map(|(i, shard)| {
+                let generators = pick(&self.generators, &generator_replicas, i);
+                self.forward(generators, shard, &updated)
+            })
+            .collect();
+        let mut losses: Vec<Losses> = shards.iter().map(|_| Losses::default()).collect();
+        for &side in &updated {
+            // Replicated for each side: the generators' step is judged by the updated ones.
+            let judge_replicas = match several {
+                true => devices.replicate(&self.discriminators),
+                false => Vec::new(),
             };
-            self.update(side, loss, observer);
+            let grads = match side {
+                Side::Discriminators => {
+                    let mut per_slice = Vec::with_capacity(shards.len());
+                    for (i, shard) in shards.iter().enumerate() {
+                        let judges = pick(&self.discriminators, &judge_replicas, i);
+                        let loss = self.backward_d(judges, &images[i], &mut losses[i]);
+                        per_slice.push((shard.weigh(loss), judges));
+                    }
+                    devices.gradients(&self.discriminators, per_slice)
+                }
+                Side::Generators => {
+                    let mut per_slice = Vec::with_capacity(shards.len());
+                    for (i, shard) in shards.iter().enumerate() {
+                        let generators = pick(&self.generators, &generator_replicas, i);
+                        let judges = pick(&self.discriminators, &judge_replicas, i);
+                        let loss = self.backward_g(generators, judges, &images[i], &mut losses[i]);
+                        per_slice.push((shard.weigh(loss), generators));
+                    }
+                    devices.gradients(&self.generators, per_slice)
+                }
+            };
+            // The replicas go before the step, which then holds the only handle on each
+            // parameter and updates it in place.
+            drop(judge_replicas);
+            if side == Side::Generators {
+                generator_replicas.clear();
+            }
+            observer.gradients(side, &grads);
+            self.apply(side, grads);
         }
         self.iteration += 1;
-        report
+        StepReport {
+            iteration,
+            updated,
+            losses: Losses::combine(losses, &shards, devices.main()),
+        }
     }
 
-    /// The translations this iteration needs, each computed once: G_BA's only in the
-    /// `discogan` variant, the reconstructions only when the generators are updated (the
+    /// The translations this iteration needs of a slice, each computed once: G_BA's only in
+    /// the `discogan` variant, the reconstructions only when the generators are updated (the
     /// discriminators never see them).
-    fn forward(&self, real_a: Tensor<4>, real_b: Tensor<4>, sides: &[Side]) -> Images {
+    fn forward(&self, generators: &Generators, shard: &Shard, sides: &[Side]) -> Images {
         let variant = self.config.objective.variant;
         let reconstruct = variant.reconstructs() && sides.contains(&Side::Generators);
-        let cycle = self.generators.cycle(
+        let (real_a, real_b) = (shard.real_a.clone(), shard.real_b.clone());
+        let cycle = generators.cycle(
             &real_a,
             variant.both_directions().then_some(&real_b),
             reconstruct,
@@ -302,45 +408,56 @@ impl Trainer {
 
     /// The discriminators' loss: each judges the real images of its domain and the (detached)
     /// fakes, [`loss::discriminator_half`], combined by [`loss::discriminator_loss`].
-    fn backward_d(&self, images: &Images, report: &mut StepReport) -> Tensor<1> {
+    fn backward_d(
+        &self,
+        discriminators: &Discriminators,
+        images: &Images,
+        losses: &mut Losses,
+    ) -> Tensor<1> {
         let o = &self.config.objective;
         let halves = images.directions().map(|x| {
-            let judge = self.discriminators.judge_of(x.direction);
+            let judge = discriminators.judge_of(x.direction);
             let on_real = judge.forward(x.target.clone()).logits;
             // Detached: this loss trains the discriminators only.
             let on_fake = judge.forward(x.fake.clone().detach()).logits;
             loss::discriminator_half(o.gan_loss, on_real, on_fake)
         });
         let loss_d = loss::discriminator_loss(o.kind, halves);
-        report.push(names::D, &loss_d);
+        losses.push(names::D, &loss_d);
         loss_d
     }
 
     /// The generators' loss: the objective's adversarial and reconstruction terms, and the
     /// identity term when it is weighted.
-    fn backward_g(&self, images: &Images, report: &mut StepReport) -> Tensor<1> {
+    fn backward_g(
+        &self,
+        generators: &Generators,
+        discriminators: &Discriminators,
+        images: &Images,
+        losses: &mut Losses,
+    ) -> Tensor<1> {
         // The discriminators judge the fakes, but this loss trains the generators only: a copy
         // of them without parameter gradients lets the gradient reach the fakes while skipping
         // the discriminators' weight gradients, which the generator step would throw away.
         // (BatchNorm still runs in training mode and updates the shared running statistics.)
-        let judges = self.discriminators.clone().no_grad();
+        let judges = discriminators.clone().no_grad();
         let mut loss_g = match self.config.objective.kind {
-            ObjectiveKind::Weighted => self.weighted_generator_loss(&judges, images, report),
-            ObjectiveKind::Paper => self.paper_generator_loss(&judges, images, report),
+            ObjectiveKind::Weighted => self.weighted_generator_loss(&judges, images, losses),
+            ObjectiveKind::Paper => self.paper_generator_loss(&judges, images, losses),
         };
         let o = &self.config.objective;
         if o.lambda_identity > 0.0 {
             // G_AB fed a B image should leave it as it is, and G_BA an A image (when trained),
             // in this order of generator calls.
             let distances = images.directions().map(|x| {
-                let unchanged = self.generators.of(x.direction).forward(x.target.clone());
+                let unchanged = generators.of(x.direction).forward(x.target.clone());
                 loss::distance(o.distance, unchanged, x.target.clone(), o.hinge_margin)
             });
             let loss_identity = loss::identity_loss(distances);
-            report.push(names::IDENTITY, &loss_identity);
+            losses.push(names::IDENTITY, &loss_identity);
             loss_g = loss_g + loss_identity * o.lambda_identity;
         }
-        report.push(names::G, &loss_g);
+        losses.push(names::G, &loss_g);
         loss_g
     }
 
@@ -348,7 +465,7 @@ impl Trainer {
         &self,
         judges: &Discriminators,
         images: &Images,
-        report: &mut StepReport,
+        losses: &mut Losses,
     ) -> Tensor<1> {
         let o = &self.config.objective;
         let dist = |x: &Tensor<4>, y: &Tensor<4>| {
@@ -369,7 +486,7 @@ impl Trainer {
         let (loss_g, parts) =
             loss::weighted_generator_loss(terms, o.lambda_cycle, self.config.pixelwise_weight());
         for (name, value) in &parts {
-            report.push(name, value);
+            losses.push(name, value);
         }
         loss_g
     }
@@ -378,7 +495,7 @@ impl Trainer {
         &self,
         judges: &Discriminators,
         images: &Images,
-        report: &mut StepReport,
+        losses: &mut Losses,
     ) -> Tensor<1> {
         let o = &self.config.objective;
         let rate = loss::reconstruction_rate(
@@ -395,34 +512,29 @@ impl Trainer {
             let gan = loss::gan(o.gan_loss, on_fake.logits, 1.0);
             let fm = loss::feature_matching(&on_real.features, &on_fake.features)
                 .unwrap_or_else(|| gan.zeros_like());
-            report.push(gan_name, &gan);
-            report.push(fm_name, &fm);
+            losses.push(gan_name, &gan);
+            losses.push(fm_name, &fm);
             let recon = x.recov.map(|recov| {
                 loss::distance(o.distance, recov.clone(), x.source.clone(), o.hinge_margin)
             });
             if let Some(recon) = &recon {
-                report.push(cycle_name, recon);
+                losses.push(cycle_name, recon);
             }
             loss::paper_generator_loss(gan, fm, recon, rate)
         });
         per_direction.sum()
     }
 
-    /// Back-propagates `side`'s loss and applies one step of `side`'s optimiser (and, after a
-    /// generator step, the moving average).
-    fn update(&mut self, side: Side, loss: Tensor<1>, observer: &mut dyn StepObserver) {
-        let grads = loss.backward();
+    /// Applies one step of `side`'s optimiser with `grads` (and, after a generator step, the
+    /// moving average).
+    fn apply(&mut self, side: Side, grads: GradientsParams) {
         let lr = self.config.learning_rate(self.iteration);
         match side {
             Side::Discriminators => {
-                let grads = GradientsParams::from_grads(grads, &self.discriminators);
-                observer.gradients(side, &grads);
                 let discriminators = take_module(&mut self.discriminators);
                 self.discriminators = self.optim_d.step(lr, discriminators, grads);
             }
             Side::Generators => {
-                let grads = GradientsParams::from_grads(grads, &self.generators);
-                observer.gradients(side, &grads);
                 let generators = take_module(&mut self.generators);
                 self.generators = self.optim_g.step(lr, generators, grads);
                 if let Some(averaged) = self.averaged.take() {
@@ -432,6 +544,14 @@ impl Trainer {
                 }
             }
         }
+    }
+}
+
+/// The networks of slice `i`: the trained ones for the first, else the replica of its device.
+fn pick<'a, M>(main: &'a M, replicas: &'a [M], i: usize) -> &'a M {
+    match i {
+        0 => main,
+        i => &replicas[i - 1],
     }
 }
 

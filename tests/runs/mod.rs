@@ -106,13 +106,22 @@ pub fn random_stream() -> MutexGuard<'static, ()> {
 }
 
 pub fn train_in_process(config: &Config, dir: &Path, resume: bool) -> discogan::Result<RunSummary> {
+    train_on(&[Device::default().autodiff()], config, dir, resume)
+}
+
+/// A run in this process on `devices` (data-parallel with several).
+pub fn train_on(
+    devices: &[Device],
+    config: &Config,
+    dir: &Path,
+    resume: bool,
+) -> discogan::Result<RunSummary> {
     let _guard = random_stream();
-    let device = Device::default().autodiff();
     train(
         &config.clone().validated()?,
         &RunDir::new(dir),
         resume,
-        &device,
+        devices,
         &AtomicBool::new(false),
         &mut (),
     )
