@@ -3,9 +3,11 @@
 # prints the speed ratio (PyTorch ms / discogan ms: above 1 means discogan is faster).
 #
 # usage: bench/compare.sh [--preset unet|paper] [--batch 8] [--size 64] [--width 64]
-#                         [--iters 10] [--warmup 3] [--rounds 3] [--threads 2] [--device cpu|cuda]
+#                         [--iters 10] [--warmup 3] [--rounds 3] [--threads 2]
+#                         [--device cpu|cuda|wgpu]
 # The PyTorch side needs `pip install torch==2.13.0` (PYTHON picks the interpreter, default
-# python3). The discogan side is built here with --release (and --features cuda for --device cuda);
+# python3). The discogan side is built here with --release (and --features cuda or wgpu for
+# --device cuda / wgpu; with wgpu, PyTorch runs on TORCH_DEVICE, default cuda);
 # BINS="path/a path/b" times those discogan binaries instead (e.g. two builds to compare), each
 # in every round, and prints a ratio for each.
 set -euo pipefail
@@ -24,8 +26,9 @@ done
 python=${PYTHON:-python3}
 "$python" -c "import torch" 2>/dev/null || { echo "PyTorch missing: pip install torch==2.13.0" >&2; exit 2; }
 
-features=() ours_device=flex
+features=() ours_device=flex torch_device=$device
 if [ "$device" = cuda ]; then features=(--features cuda); ours_device=cuda:0; fi
+if [ "$device" = wgpu ]; then features=(--features wgpu); ours_device=wgpu; torch_device=${TORCH_DEVICE:-cuda}; fi
 if [ -z "${BINS:-}" ]; then
   cargo build --release --quiet "${features[@]}"
   BINS=target/release/discogan
@@ -39,7 +42,7 @@ for r in $(seq "$rounds"); do
       | sed "s|^{|{\"bin\":\"$bin\",|" | tee -a "$out"
   done
   (cd reference && "$python" bench_torch.py --arch "$preset" --batch "$batch" --size "$size" \
-    --width "$width" --iters "$iters" --warmup "$warmup" --threads "$threads" --device "$device") | tee -a "$out"
+    --width "$width" --iters "$iters" --warmup "$warmup" --threads "$threads" --device "$torch_device") | tee -a "$out"
 done
 
 "$python" - "$out" <<'PY'

@@ -11,9 +11,12 @@ use safetensors::SafeTensors;
 /// A comparison of one named tensor: (name, actual, expected).
 pub type Check<'a> = dyn FnMut(&str, &[f32], &[f32]) + 'a;
 
-/// Path of a parity fixture in the repository.
+/// Path of a parity fixture in the repository: the one built from, or `DISCOGAN_REPO` (a test
+/// binary carried to another machine, `bench/gpu.sh`).
 pub fn fixture_path(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+    std::env::var_os("DISCOGAN_REPO")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")))
         .join("tests/fixtures/parity")
         .join(format!("{name}.safetensors"))
 }
