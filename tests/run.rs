@@ -28,48 +28,56 @@ fn n_then_resume_to_2n_equals_2n_bit_for_bit() {
     assert_eq!(metric_iterations(&whole), metric_iterations(&split));
 }
 
+/// A small run of the paper preset, `iterations` long.
+fn paper_config(iterations: u64) -> Config {
+    let mut c = Config::preset(discogan::Preset::Paper);
+    c.model.width = 4;
+    c.model.image_size = 32;
+    c.train = small_config(iterations).train;
+    c.objective.gan_curriculum = 2;
+    c
+}
+
 #[test]
 fn paper_preset_resumes_exactly_too() {
     let tmp = tempfile::tempdir().unwrap();
-    let config = |n: u64| {
-        let mut c = Config::preset(discogan::Preset::Paper);
-        c.model.width = 4;
-        c.model.image_size = 32;
-        c.train = small_config(n).train;
-        c.objective.gan_curriculum = 2;
-        c
-    };
     let (whole, split) = (tmp.path().join("whole"), tmp.path().join("split"));
-    run_in_process(&config(5), &whole, false);
-    run_in_process(&config(2), &split, false);
-    run_in_process(&config(5), &split, true);
+    run_in_process(&paper_config(5), &whole, false);
+    run_in_process(&paper_config(2), &split, false);
+    run_in_process(&paper_config(5), &split, true);
     assert_same_state(&whole, &split);
+}
+
+/// `config(4)` on two replicas of the default device equals `config(2)` and a resume to 4, bit
+/// for bit, and differs from one device alone.
+fn data_parallel_resumes_exactly(config: impl Fn(u64) -> Config) {
+    let tmp = tempfile::tempdir().unwrap();
+    let devices = vec![Device::default().autodiff(); 2];
+    let (whole, split) = (tmp.path().join("whole"), tmp.path().join("split"));
+    train_on(&devices, &config(4), &whole, false).unwrap();
+    train_on(&devices, &config(2), &split, false).unwrap();
+    train_on(&devices, &config(4), &split, true).unwrap();
+    assert_same_state(&whole, &split);
+    // And the replicas did train on their slices: one device alone ends elsewhere (dropout
+    // draws its masks per slice; BatchNorm normalises each slice on its own).
+    let single = tmp.path().join("single");
+    run_in_process(&config(4), &single, false);
+    assert_ne!(final_state(&whole), final_state(&single));
+    let three = vec![devices[0].clone(); 3];
+    let err = train_on(&three, &config(4), &tmp.path().join("x"), false).unwrap_err();
+    assert!(err.to_string().contains("batch"), "{err}");
 }
 
 #[test]
 fn a_data_parallel_run_resumes_exactly() {
-    // Two replicas on one device: each trains on one image of the batch of 2, with dropout on
-    // (each device's random stream reseeded per iteration).
-    let tmp = tempfile::tempdir().unwrap();
-    let devices = vec![Device::default().autodiff(); 2];
-    let (whole, split) = (tmp.path().join("whole"), tmp.path().join("split"));
-    train_on(&devices, &small_config(4), &whole, false).unwrap();
-    train_on(&devices, &small_config(2), &split, false).unwrap();
-    train_on(&devices, &small_config(4), &split, true).unwrap();
-    assert_same_state(&whole, &split);
-    // And the replicas did train on their slices: one device alone ends elsewhere (dropout
-    // draws its masks per slice).
-    let single = tmp.path().join("single");
-    run_in_process(&small_config(4), &single, false);
-    assert_ne!(final_state(&whole), final_state(&single));
-    let err = train_on(
-        &vec![devices[0].clone(); 3],
-        &small_config(4),
-        &tmp.path().join("x"),
-        false,
-    )
-    .unwrap_err();
-    assert!(err.to_string().contains("batch"), "{err}");
+    // Two replicas on one device, each training on one image of the batch of 2, with dropout
+    // on (each device's random stream reseeded per iteration).
+    data_parallel_resumes_exactly(small_config);
+}
+
+#[test]
+fn a_data_parallel_paper_run_resumes_exactly() {
+    data_parallel_resumes_exactly(paper_config);
 }
 
 #[test]
