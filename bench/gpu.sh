@@ -31,9 +31,9 @@ bin=$bins/discogan
 # The parity binary reads the fixtures of this checkout, not of the machine it was built on.
 export DISCOGAN_REPO=$PWD
 step() { echo "== $1 ($(date -u +%T))" | tee -a "$out/summary.txt"; }
-# Every step has a time limit and the whole script a deadline (7 minutes of commands), so that it
+# Every step has a time limit and the whole script a deadline (6.5 minutes of commands, each killed 15 s after its limit if a SIGTERM does not end it), so that it
 # ends within the 8 minutes a device machine is lent for, whatever hangs.
-deadline=$((SECONDS + 420))
+deadline=$((SECONDS + 390))
 limit() { local left=$((deadline - SECONDS)); echo $(( left < $1 ? (left > 1 ? left : 1) : $1 )); }
 
 step "machine"
@@ -44,16 +44,16 @@ step "machine"
 } | tee "$out/machine.txt" | tee -a "$out/summary.txt"
 
 step "parity tests on wgpu"
-DISCOGAN_DEVICE=wgpu timeout "$(limit 120)" "$bins/parity" --test-threads 1 > "$out/parity.txt" 2>&1
+DISCOGAN_DEVICE=wgpu timeout -k 15 "$(limit 120)" "$bins/parity" --test-threads 1 > "$out/parity.txt" 2>&1
 echo "exit $?; $(grep -E '^test result' "$out/parity.txt")" | tee -a "$out/summary.txt"
 
 step "bench: discogan (wgpu) and PyTorch (cuda), batch $batch"
 for r in $(seq "$rounds"); do
   for preset in unet paper; do
-    timeout "$(limit 60)" "$bin" bench --device wgpu --preset "$preset" --batch "$batch" --iters 20 --warmup 5 \
+    timeout -k 15 "$(limit 60)" "$bin" bench --device wgpu --preset "$preset" --batch "$batch" --iters 20 --warmup 5 \
       | sed "s|^{|{\"round\":$r,|" >> "$out/bench.jsonl" 2>> "$out/bench.err" \
       || echo "discogan bench $preset: exit $?" | tee -a "$out/summary.txt"
-    (cd reference && timeout "$(limit 60)" python3 bench_torch.py --arch "$preset" --batch "$batch" \
+    (cd reference && timeout -k 15 "$(limit 60)" python3 bench_torch.py --arch "$preset" --batch "$batch" \
       --iters 20 --warmup 5 --device cuda) | sed "s|^{|{\"round\":$r,|" >> "$out/bench.jsonl" \
       2>> "$out/bench.err" || echo "torch bench $preset: exit $?" | tee -a "$out/summary.txt"
   done
@@ -73,7 +73,7 @@ PY
 
 step "a short training run on wgpu"
 rm -rf "$out/run"
-timeout "$(limit 150)" "$bin" train --device wgpu --preset paper --iterations 200 --out "$out/run" \
+timeout -k 15 "$(limit 150)" "$bin" train --device wgpu --preset paper --iterations 200 --out "$out/run" \
   --set train.sample_every=100 -q > "$out/train.txt" 2>&1
 echo "exit $?; $(tail -3 "$out/train.txt" | tr '\n' ' ')" | tee -a "$out/summary.txt"
 step "done"
