@@ -1,11 +1,14 @@
 //! The training step updates only the side it steps, and each variant only its networks.
 
+mod common;
+
 use std::collections::BTreeMap;
 
 use burn::module::Module;
 use burn::optim::GradientsParams;
 use burn::store::ModuleSnapshot;
 use burn::tensor::{Device, Distribution, Tensor};
+use common::named_values_flat;
 use discogan::config::{Config, Preset, Schedule, Variant};
 use discogan::model::{Discriminators, Generators};
 use discogan::train::{Devices, LossValues, Side, StepObserver, Trainer, gradients_as_module};
@@ -315,20 +318,11 @@ impl StepObserver for Gradients {
     }
 }
 
+/// Every trainable tensor's values by path (running statistics left out).
 fn floats<M: ModuleSnapshot>(module: &M) -> BTreeMap<String, Vec<f32>> {
-    module
-        .collect(None, None, false)
-        .into_iter()
-        .filter(|t| !t.name.contains("running_"))
-        .map(|t| {
-            let bytes = t.to_bytes().unwrap();
-            let values = bytes
-                .chunks_exact(4)
-                .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-                .collect();
-            (t.name.clone(), values)
-        })
-        .collect()
+    let mut values = named_values_flat(module);
+    values.retain(|name, _| !name.contains("running_"));
+    values
 }
 
 /// A trainer with `start`'s weights (and running statistics of its own) on `devices` copies

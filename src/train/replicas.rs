@@ -96,14 +96,15 @@ impl Devices {
             .collect()
     }
 
-    /// A replica of `module` on each device but the first (whose networks are the trained
-    /// ones themselves), with parameters of the same ids (so gradients line up) and running
-    /// statistics of its own (so that its forward passes leave the trained networks' alone).
-    pub(crate) fn replicate<M: Module>(&self, module: &M) -> Vec<M> {
+    /// A replica of `module` for each of the `slices` first devices but the first (whose
+    /// networks are the trained ones themselves), with parameters of the same ids (so gradients
+    /// line up) and running statistics of its own (so that its forward passes leave the trained
+    /// networks' alone). None for one slice.
+    pub(crate) fn replicate<M: Module>(&self, module: &M, slices: usize) -> Vec<M> {
         // `valid()` gives the running statistics fresh storage (a plain `clone` or `fork` shares
         // it with the original, through an `Arc`); `train()` restores autodiff and the training
         // flags; `fork` makes each parameter a leaf of the replica's own graph on its device.
-        self.0[1..]
+        self.0[1..slices.max(1)]
             .iter()
             .map(|device| module.valid().train().fork(device))
             .collect()

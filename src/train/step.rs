@@ -328,12 +328,8 @@ impl Trainer {
             None => Devices::one(&real_a.device()),
         };
         let shards = devices.shard(real_a, real_b);
-        let several = shards.len() > 1;
         // Each slice's networks: the trained ones for the first, replicas on the other devices.
-        let mut generator_replicas = match several {
-            true => devices.replicate(&self.generators),
-            false => Vec::new(),
-        };
+        let mut generator_replicas = devices.replicate(&self.generators, shards.len());
         let images: Vec<Images> = shards
             .iter()
             .enumerate()
@@ -345,10 +341,7 @@ impl Trainer {
         let mut losses: Vec<Losses> = shards.iter().map(|_| Losses::default()).collect();
         for &side in &updated {
             // Replicated for each side: the generators' step is judged by the updated ones.
-            let judge_replicas = match several {
-                true => devices.replicate(&self.discriminators),
-                false => Vec::new(),
-            };
+            let judge_replicas = devices.replicate(&self.discriminators, shards.len());
             let grads = match side {
                 Side::Discriminators => {
                     let mut per_slice = Vec::with_capacity(shards.len());
