@@ -64,6 +64,9 @@ pub enum Error {
         /// Its value.
         value: f32,
     },
+    /// A picture of the report page that could not be drawn.
+    #[error("the report page: {0}")]
+    Report(String),
     /// A tensor the compute backend could not hand back.
     #[error("the compute backend failed: {0}")]
     Backend(String),

@@ -6,6 +6,7 @@
 //! - [`config`]: the configuration and its presets.
 //! - [`rundir`]: the run folder (layout, lock, atomic writes, checkpoints).
 //! - [`train`]: the training iteration and whole runs.
+//! - [`watch`]: what a run shows as it trains (TensorBoard events, the report page).
 //! - `backends`: the CPU backend's fast paths beside their fallbacks (not part of the API).
 #![warn(missing_docs)]
 
@@ -25,6 +26,7 @@ pub mod rundir;
 pub mod toy;
 pub mod train;
 pub mod translate;
+pub mod watch;
 
 pub use config::{Config, Preset};
 pub use error::{Error, Result};

@@ -62,7 +62,7 @@ pub(crate) fn eval_command(args: EvalArgs) -> Result<()> {
     )?;
     print!("{}", table(&reports));
     let json = serde_json::to_string_pretty(&reports)? + "\n";
-    let path = args.json.unwrap_or_else(|| run.root.join("eval.json"));
+    let path = args.json.unwrap_or_else(|| run.eval_report());
     write_atomic(&path, json.as_bytes())?;
     println!("report: {}", path.display());
     Ok(())

@@ -5,6 +5,7 @@ mod bench;
 mod eval;
 mod export;
 mod import;
+mod report;
 mod toy;
 mod train;
 mod translate;
@@ -36,6 +37,9 @@ enum Command {
     Import(import::ImportArgs),
     /// Measure translation quality on a held-out set (L1, PSNR, SSIM, retrieval, baselines).
     Eval(eval::EvalArgs),
+    /// Rebuild a run's report page (RUN_DIR/index.html), and its TensorBoard events if it has
+    /// none (runs made before runs wrote them).
+    Report(report::ReportArgs),
     /// Time the training iteration and translation (JSON line, as bench_torch.py).
     Bench(bench::BenchArgs),
     /// The paper's toy experiment: 2-D Gaussian mixtures, gan vs recongan vs discogan.
@@ -125,6 +129,7 @@ pub fn run() -> Result<()> {
         Command::Export(args) => export::export_command(args),
         Command::Import(args) => import::import_command(args),
         Command::Eval(args) => eval::eval_command(args),
+        Command::Report(args) => report::report_command(args),
         Command::Bench(args) => bench::bench_command(args),
         Command::Toy(args) => toy::toy_command(args),
         Command::Config(args) => {

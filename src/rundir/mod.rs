@@ -5,6 +5,9 @@
 //! RUN_DIR/metrics.jsonl      every loss every `log_every` iterations, one JSON object a line
 //! RUN_DIR/samples/iter-NNNNNNNNN.png
 //! RUN_DIR/checkpoints/iter-NNNNNNNNN/
+//! RUN_DIR/tensorboard/       TensorBoard events: the metrics, the grids, the configuration
+//! RUN_DIR/index.html         the report page, rebuilt at every sample grid
+//! RUN_DIR/eval.json          `discogan eval`'s report
 //! RUN_DIR/.lock              held by the one process writing the folder
 //! ```
 //!
@@ -56,6 +59,18 @@ impl RunDir {
     pub fn samples(&self) -> PathBuf {
         self.root.join("samples")
     }
+    /// `tensorboard/`: the run's TensorBoard event file ([`crate::watch::tensorboard`]).
+    pub fn tensorboard(&self) -> PathBuf {
+        self.root.join("tensorboard")
+    }
+    /// `index.html`: the report page ([`crate::watch::report`]).
+    pub fn report(&self) -> PathBuf {
+        self.root.join("index.html")
+    }
+    /// `eval.json`: `discogan eval`'s report, where it writes it by default.
+    pub fn eval_report(&self) -> PathBuf {
+        self.root.join("eval.json")
+    }
     /// `checkpoints/`.
     pub fn checkpoints(&self) -> Checkpoints {
         Checkpoints::new(self.root.join("checkpoints"))
@@ -81,12 +96,12 @@ impl RunDir {
         RunLock::acquire(&self.root)
     }
 
-    /// Removes what an interrupted writer left (temporary files of atomic writes in the folder
-    /// and in `samples/`, and the checkpoints' leftovers: [`Checkpoints::clean_stale`]). Call
+    /// Removes what an interrupted writer left (temporary files of atomic writes in the folder,
+    /// in `samples/` and in `tensorboard/`, and the checkpoints' leftovers: [`Checkpoints::clean_stale`]). Call
     /// it only while holding the lock. Returns what was removed.
     pub fn clean_stale(&self) -> Result<Vec<PathBuf>> {
         let mut removed = Vec::new();
-        for dir in [self.root.clone(), self.samples()] {
+        for dir in [self.root.clone(), self.samples(), self.tensorboard()] {
             let Ok(entries) = fs::read_dir(&dir) else {
                 continue;
             };
@@ -130,6 +145,57 @@ impl RunDir {
     }
 }
 
+impl RunDir {
+    /// The lines of `metrics.jsonl` (none if it does not exist yet), and how many lines are
+    /// not JSON objects with an iteration (a line cut short by a crash mid-write): those are
+    /// left out, and counted so that the caller can say so.
+    pub fn read_metrics(&self) -> Result<(Vec<serde_json::Map<String, serde_json::Value>>, usize)> {
+        let path = self.metrics();
+        let text = match fs::read_to_string(&path) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((Vec::new(), 0)),
+            Err(e) => return Err(Error::io(&path, e)),
+        };
+        let mut lines = Vec::new();
+        let mut unreadable = 0;
+        for line in text.lines().filter(|l| !l.trim().is_empty()) {
+            match serde_json::from_str::<serde_json::Value>(line) {
+                Ok(serde_json::Value::Object(map))
+                    if map.get("iteration").is_some_and(serde_json::Value::is_u64) =>
+                {
+                    lines.push(map)
+                }
+                _ => unreadable += 1,
+            }
+        }
+        Ok((lines, unreadable))
+    }
+
+    /// The sample grids (`samples/iter-NNNNNNNNN.png`) with the iterations done when each
+    /// was made, oldest first.
+    pub fn sample_grids(&self) -> Result<Vec<(u64, PathBuf)>> {
+        let dir = self.samples();
+        let entries = match fs::read_dir(&dir) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(Error::io(&dir, e)),
+        };
+        let mut grids = Vec::new();
+        for entry in entries {
+            let path = entry.map_err(|e| Error::io(&dir, e))?.path();
+            let done = path
+                .file_name()
+                .and_then(|n| n.to_str())
+                .and_then(|n| n.strip_prefix("iter-")?.strip_suffix(".png")?.parse().ok());
+            if let Some(done) = done {
+                grids.push((done, path));
+            }
+        }
+        grids.sort();
+        Ok(grids)
+    }
+}
+
 /// The iteration of one metrics line, if it is one.
 fn metric_iteration(line: &str) -> Option<u64> {
     serde_json::from_str::<serde_json::Value>(line)
@@ -159,6 +225,45 @@ mod tests {
         }
         run.write_config(&Config::default()).unwrap();
         assert_eq!(run.read_config().unwrap(), Config::default());
+    }
+
+    #[test]
+    fn metrics_lines_cut_short_are_counted_not_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let run = RunDir::new(dir.path());
+        assert_eq!(run.read_metrics().unwrap(), (Vec::new(), 0));
+        fs::write(
+            run.metrics(),
+            "{\"iteration\":0}\n[1]\n{\"iteration\":1,\"loss_d\":0.5}\n{\"iter",
+        )
+        .unwrap();
+        let (lines, unreadable) = run.read_metrics().unwrap();
+        assert_eq!(lines.len(), 2);
+        assert_eq!(lines[1]["loss_d"], 0.5);
+        assert_eq!(unreadable, 2);
+    }
+
+    #[test]
+    fn sample_grids_are_listed_by_iteration() {
+        let dir = tempfile::tempdir().unwrap();
+        let run = RunDir::new(dir.path());
+        assert!(run.sample_grids().unwrap().is_empty());
+        fs::create_dir_all(run.samples()).unwrap();
+        for name in [
+            "iter-000000200.png",
+            "iter-000000010.png",
+            ".iter-1.png.partial-3",
+            "x.png",
+        ] {
+            fs::write(run.samples().join(name), b"").unwrap();
+        }
+        let grids: Vec<u64> = run
+            .sample_grids()
+            .unwrap()
+            .into_iter()
+            .map(|g| g.0)
+            .collect();
+        assert_eq!(grids, [10, 200]);
     }
 
     #[test]

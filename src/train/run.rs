@@ -18,6 +18,8 @@ use crate::error::{Error, Result};
 use crate::grid::grid;
 use crate::rng::SplitMix64;
 use crate::rundir::{RunDir, checkpoint_error, write_png};
+use crate::watch::tensorboard::{CONFIG_TAG, EventLog, config_markdown};
+use crate::watch::{iterations_per_second, report};
 
 /// How a run ended.
 #[derive(Clone, Debug, PartialEq)]
@@ -110,6 +112,18 @@ pub fn train(
     trainer.set_devices(devices.clone())?;
     run.write_config(&config)?;
     run.truncate_metrics(trainer.iteration())?;
+    let start = trainer.iteration();
+    let (mut events, dropped) = EventLog::open(&run.tensorboard(), start)?;
+    if dropped > 0 {
+        progress.message(&format!(
+            "TensorBoard: dropped {dropped} events of iterations from {start} on (logged after \
+             the checkpoint this run goes on from, or cut short by a crash)"
+        ));
+    }
+    let config_path = run.config();
+    let config_text = fs::read_to_string(&config_path).map_err(|e| Error::io(&config_path, e))?;
+    events.text(start, CONFIG_TAG, &config_markdown(&config_text))?;
+    events.flush()?;
 
     let loader = BatchLoader::new(
         dataset.clone(),
@@ -130,6 +144,8 @@ pub fn train(
         .open(run.metrics())
         .map_err(|e| Error::io(run.metrics(), e))?;
     let started = Instant::now();
+    // (iterations done, seconds) at the previous metrics line of this process: the speed.
+    let mut previous_line = (start, 0.0);
     let mut last = None;
     // The newest checkpoint on disk: an iteration is never saved twice (a resume already at its
     // end, Ctrl-C right after a periodic save), since its state would be the same.
@@ -196,19 +212,36 @@ pub fn train(
         };
         progress.iteration(iteration, losses.as_ref());
         if let Some(losses) = losses.as_ref().filter(|_| logging) {
-            let mut line = metrics_line(losses, started.elapsed().as_secs_f64());
+            let elapsed = started.elapsed().as_secs_f64();
+            let mut line = metrics_line(losses, elapsed);
+            line.insert(
+                "lr".into(),
+                serde_json::json!(config.learning_rate(iteration)),
+            );
+            if let Some(speed) = iterations_per_second(previous_line, (done, elapsed)) {
+                line.insert(
+                    "iterations_per_s".into(),
+                    serde_json::json!((speed * 1000.0).round() / 1000.0),
+                );
+            }
+            previous_line = (done, elapsed);
             // The held-out scores join the losses of the iteration they follow.
             if let Some(heldout) = heldout.as_ref().filter(|_| evaluating) {
                 let (entries, summary) = heldout.evaluate(&trainer, device)?;
                 line.extend(entries);
                 progress.message(&format!("{summary} (after {done} iterations)"));
             }
+            events.metrics_line(&line)?;
+            events.flush()?;
             let line = serde_json::Value::Object(line).to_string();
             writeln!(metrics, "{line}").map_err(|e| Error::io(run.metrics(), e))?;
         }
         if (t.sample_every > 0 && done % t.sample_every == 0) || finishing {
             let path = samples.write(&trainer, &run.samples(), done, device)?;
             progress.message(&format!("samples: {}", path.display()));
+            events.sample(done, &path)?;
+            events.flush()?;
+            report::write(run)?;
         }
         if saving {
             save(&trainer, progress)?;
@@ -227,6 +260,7 @@ pub fn train(
         }
     }
     let checkpoint = save(&trainer, progress)?;
+    report::write(run)?;
     let mut skipped = dataset.skipped.clone();
     skipped.extend(loader.skipped());
     Ok(RunSummary {

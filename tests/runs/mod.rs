@@ -164,7 +164,9 @@ pub fn metric_iterations(run: &Path) -> Vec<serde_json::Value> {
         .into_iter()
         .filter(|l| l["iteration"].as_u64().unwrap() % 10 == 0)
         .map(|mut l| {
+            // Timings differ from run to run.
             l.as_object_mut().unwrap().remove("elapsed_s");
+            l.as_object_mut().unwrap().remove("iterations_per_s");
             l
         })
         .collect()
