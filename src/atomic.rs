@@ -40,7 +40,14 @@ pub(crate) fn is_temporary(name: &str) -> bool {
 
 /// Replaces `path` with `bytes` atomically (see the module's documentation).
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let tmp = temporary_name(path);
+    write_atomic_via(path, &temporary_name(path), bytes)
+}
+
+/// [`write_atomic`] through the temporary file `tmp` (in `path`'s folder, named so that
+/// [`is_temporary`] knows it): for targets whose readers would take a file named after them for
+/// one of theirs (TensorBoard reads every file with `tfevents` in its name).
+pub(crate) fn write_atomic_via(path: &Path, tmp: &Path, bytes: &[u8]) -> Result<()> {
+    let tmp = tmp.to_path_buf();
     let written = (|| {
         let mut file = fs::File::create(&tmp)?;
         file.write_all(bytes)?;

@@ -117,7 +117,11 @@ fn a_crash_at_every_write_rename_and_prune_point_resumes_exactly() {
         let after = assert_complete(&run, before);
         succeed(small_run(&run, after > 0));
         assert_complete(&run, ITERATIONS);
-        for folder in [run.clone(), run.join("checkpoints")] {
+        for folder in [
+            run.clone(),
+            run.join("checkpoints"),
+            run.join("tensorboard"),
+        ] {
             let leftovers: Vec<String> = std::fs::read_dir(&folder)
                 .unwrap()
                 .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())

@@ -94,9 +94,9 @@ fn assert_events_hold_the_run(run: &Path) {
         );
     }
 
+    // Each process writes the configuration it ran with; the last one is config.toml.
     let config = fs::read_to_string(run.join("config.toml")).unwrap();
-    assert!(!texts.is_empty());
-    assert!(texts.iter().all(|t| *t == config_markdown(&config)));
+    assert_eq!(texts.last(), Some(&config_markdown(&config)));
 }
 
 #[test]
@@ -118,9 +118,11 @@ fn a_resumed_run_has_each_step_once_even_after_a_torn_record() {
     fs::remove_dir_all(run.checkpoints().dir().join("iter-000000004")).unwrap();
     let events = run.tensorboard().join(FILE_NAME);
     let mut bytes = fs::read(&events).unwrap();
-    let torn = bytes[..bytes.len() / 3].to_vec();
-    bytes.extend_from_slice(&torn[..torn.len().min(40)]);
+    // The first 25 bytes of a scalar event: its length, its checksum and part of it.
+    let first_scalar = read_first_scalar_record(&bytes);
+    bytes.extend_from_slice(&first_scalar[..25]);
     fs::write(&events, &bytes).unwrap();
+    assert!(read(&run.tensorboard()).is_err(), "the torn record is seen");
 
     let config = watched_config(4);
     train_in_process(&config, dir.path(), true).unwrap();
@@ -139,6 +141,16 @@ fn a_resumed_run_has_each_step_once_even_after_a_torn_record() {
     assert_eq!(scalars(&resumed), scalars(&uninterrupted));
     let config_texts = resumed.iter().filter(|e| e.tag == CONFIG_TAG).count();
     assert_eq!(config_texts, 2, "each process says what it ran with");
+}
+
+/// The bytes of the second record of an event file (the first after the header).
+fn read_first_scalar_record(file: &[u8]) -> Vec<u8> {
+    let record_len = |at: usize| {
+        let len = u64::from_le_bytes(file[at..at + 8].try_into().unwrap()) as usize;
+        8 + 4 + len + 4
+    };
+    let second = record_len(0);
+    file[second..second + record_len(second)].to_vec()
 }
 
 #[test]
@@ -169,6 +181,10 @@ fn report_rebuilds_the_page_and_the_events_of_a_run_without_them() {
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("config.toml"), "{err}");
+    let missing = empty.path().join("typo");
+    let out = binary().arg("report").arg(&missing).output().unwrap();
+    assert!(!out.status.success());
+    assert!(!missing.exists(), "a mistyped run folder is not created");
 }
 
 /// Chromium, where the machine has it: `DISCOGAN_CHROMIUM`, or `chromium` on the PATH. With

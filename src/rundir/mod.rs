@@ -186,7 +186,9 @@ impl RunDir {
             let done = path
                 .file_name()
                 .and_then(|n| n.to_str())
-                .and_then(|n| n.strip_prefix("iter-")?.strip_suffix(".png")?.parse().ok());
+                .and_then(|n| n.strip_prefix("iter-")?.strip_suffix(".png"))
+                .filter(|digits| digits.len() == 9 && digits.bytes().all(|b| b.is_ascii_digit()))
+                .and_then(|digits| digits.parse().ok());
             if let Some(done) = done {
                 grids.push((done, path));
             }

@@ -113,12 +113,9 @@ pub fn train(
     run.write_config(&config)?;
     run.truncate_metrics(trainer.iteration())?;
     let start = trainer.iteration();
-    let (mut events, dropped) = EventLog::open(&run.tensorboard(), start)?;
-    if dropped > 0 {
-        progress.message(&format!(
-            "TensorBoard: dropped {dropped} events of iterations from {start} on (logged after \
-             the checkpoint this run goes on from, or cut short by a crash)"
-        ));
+    let (mut events, opened) = EventLog::open(&run.tensorboard(), start)?;
+    if let Some(message) = opened.message(start) {
+        progress.message(&message);
     }
     let config_path = run.config();
     let config_text = fs::read_to_string(&config_path).map_err(|e| Error::io(&config_path, e))?;
@@ -241,7 +238,7 @@ pub fn train(
             progress.message(&format!("samples: {}", path.display()));
             events.sample(done, &path)?;
             events.flush()?;
-            report::write(run)?;
+            write_report(run, true, progress);
         }
         if saving {
             save(&trainer, progress)?;
@@ -260,7 +257,7 @@ pub fn train(
         }
     }
     let checkpoint = save(&trainer, progress)?;
-    report::write(run)?;
+    write_report(run, false, progress);
     let mut skipped = dataset.skipped.clone();
     skipped.extend(loader.skipped());
     Ok(RunSummary {
@@ -270,6 +267,14 @@ pub fn train(
         last,
         skipped,
     })
+}
+
+/// Rewrites the report page. A page that cannot be written is said, not fatal: it is a view of
+/// the run, which `discogan report` rebuilds.
+fn write_report(run: &RunDir, running: bool, progress: &mut dyn Progress) {
+    if let Err(e) = report::write(run, running) {
+        progress.message(&format!("the report page was not written: {e}"));
+    }
 }
 
 fn metrics_line(losses: &LossValues, elapsed: f64) -> serde_json::Map<String, serde_json::Value> {

@@ -58,7 +58,7 @@ pub(crate) fn line_chart(title: &str, series: &[Series]) -> Result<String> {
             .map_err(|e| fail(&e))?;
         for (i, s) in series.iter().enumerate() {
             let colour = COLOURS[i % COLOURS.len()];
-            let points: Vec<(f64, f64)> = s.points.iter().copied().filter(finite).collect();
+            let points = thin(s.points.iter().copied().filter(finite).collect());
             chart
                 .draw_series(LineSeries::new(points, colour.stroke_width(2)))
                 .map_err(|e| fail(&e))?
@@ -77,6 +77,24 @@ pub(crate) fn line_chart(title: &str, series: &[Series]) -> Result<String> {
         root.present().map_err(|e| fail(&e))?;
     }
     Ok(svg)
+}
+
+/// At most this many points of a series are drawn: a long run's page stays small (a chart is
+/// 420 pixels wide) and quick to rewrite at every sample grid.
+const MAX_POINTS: usize = 1000;
+
+/// `points` with every k-th kept, so that at most [`MAX_POINTS`] remain; the last is kept.
+fn thin(points: Vec<(f64, f64)>) -> Vec<(f64, f64)> {
+    if points.len() <= MAX_POINTS {
+        return points;
+    }
+    let step = points.len().div_ceil(MAX_POINTS - 1);
+    let last = points[points.len() - 1];
+    let mut kept: Vec<(f64, f64)> = points.into_iter().step_by(step).collect();
+    if kept.last() != Some(&last) {
+        kept.push(last);
+    }
+    kept
 }
 
 /// The range `values` cover, widened by `margin` of its length on each side; never empty.
@@ -143,6 +161,17 @@ mod tests {
         assert_eq!(tick(0.65, 0.1), "0.650");
         assert_eq!(tick(12.0, 3.0), "12.00");
         assert_eq!(tick(1500.0, 1000.0), "1500");
+    }
+
+    #[test]
+    fn long_series_are_thinned_to_the_limit_keeping_the_ends() {
+        let points: Vec<(f64, f64)> = (0..5000).map(|i| (i as f64, 1.0)).collect();
+        let thinned = thin(points);
+        assert!(thinned.len() <= MAX_POINTS, "{}", thinned.len());
+        assert_eq!(thinned[0].0, 0.0);
+        assert_eq!(thinned[thinned.len() - 1].0, 4999.0);
+        let short: Vec<(f64, f64)> = (0..10).map(|i| (i as f64, 1.0)).collect();
+        assert_eq!(thin(short.clone()), short);
     }
 
     #[test]

@@ -22,9 +22,13 @@ use crate::rundir::RunDir;
 /// At most this many sample grids are shown (the newest); the page says how many it leaves out.
 const MAX_SAMPLES: usize = 60;
 
-/// Rebuilds `RUN_DIR/index.html` from the run folder, atomically. Returns its path.
-pub fn write(run: &RunDir) -> Result<PathBuf> {
-    let page = page(&Contents::read(run)?)?;
+/// Rebuilds `RUN_DIR/index.html` from the run folder, atomically; `running` when a training
+/// process writes it as it goes (the page then shows the time left, otherwise where the run
+/// stopped). Returns its path.
+pub fn write(run: &RunDir, running: bool) -> Result<PathBuf> {
+    let mut contents = Contents::read(run)?;
+    contents.running = running;
+    let page = page(&contents)?;
     let path = run.report();
     write_atomic(&path, page.as_bytes())?;
     Ok(path)
@@ -44,6 +48,8 @@ struct Contents {
     samples: Vec<(u64, String)>,
     /// `eval.json`, if the run was evaluated, or why it could not be read.
     eval: Option<std::result::Result<Value, String>>,
+    /// Whether a training process is writing the run.
+    running: bool,
 }
 
 impl Contents {
@@ -84,6 +90,7 @@ impl Contents {
             unreadable_lines,
             samples,
             eval,
+            running: false,
         })
     }
 
@@ -178,7 +185,7 @@ fn page(c: &Contents) -> Result<String> {
                 html,
                 "<figure class=\"{class}\"><a href=\"{path}\"><img src=\"{path}\" \
                  alt=\"samples after {done} iterations\"></a>\
-                 <figcaption>iteration {done}</figcaption></figure>"
+                 <figcaption>after {done} iterations</figcaption></figure>"
             );
         }
         html.push_str("</div>\n");
@@ -221,6 +228,8 @@ fn status(c: &Contents) -> String {
     }
     if done >= c.iterations {
         parts.push("finished".into());
+    } else if !c.running {
+        parts.push("stopped (discogan train --resume RUN_DIR goes on)".into());
     } else if let Some(speed) = speed.filter(|s| *s > 0.0) {
         let left = (c.iterations - done) as f64 / speed;
         parts.push(format!("about {} left", duration(left)));
@@ -303,8 +312,8 @@ fn latest_heldout(lines: &[Map<String, Value>]) -> Option<String> {
         .find(|l| l.keys().any(|k| k.starts_with("heldout_")))?;
     let metrics = ["l1", "psnr", "ssim", "top1", "top5", "recon_l1"];
     let mut html = format!(
-        "<h2>Latest held-out scores</h2>\n<p>After iteration {}{}.</p>\n<table>\n<tr><th></th>",
-        iteration(line),
+        "<h2>Latest held-out scores</h2>\n<p>After {} iterations{}.</p>\n<table>\n<tr><th></th>",
+        iteration(line) + 1,
         if line.keys().any(|k| k.starts_with("heldout_raw_")) {
             " (the moving average; raw: the trained weights)"
         } else {

@@ -9,7 +9,7 @@
 //! reading a file at a bad record, and would never show what came after it).
 
 use std::fs;
-use std::io::{BufReader, BufWriter};
+use std::io::{BufReader, BufWriter, ErrorKind};
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -24,7 +24,7 @@ use tfrecord::protobuf::{
 use tfrecord::{EventIter, EventWriter, EventWriterConfig, RecordReaderConfig};
 
 use super::scalar_tag;
-use crate::atomic::write_atomic;
+use crate::atomic::write_atomic_via;
 use crate::error::{Error, Result};
 use crate::rundir::RunDir;
 
@@ -38,6 +38,41 @@ pub const SAMPLES_TAG: &str = "samples";
 /// iteration it starts from.
 pub const CONFIG_TAG: &str = "config";
 
+/// What [`EventLog::open`] found and did.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Opened {
+    /// Events dropped for belonging to iterations from the one the run goes on from.
+    pub dropped: usize,
+    /// Whether a last record cut short (a crash in the middle of an append) was dropped.
+    pub torn: bool,
+    /// A record that was corrupt (not cut short): where the file as it was is kept, and why.
+    pub corrupt: Option<(PathBuf, String)>,
+}
+
+impl Opened {
+    /// A line for the user, if anything was dropped.
+    pub fn message(&self, from: u64) -> Option<String> {
+        let mut parts = Vec::new();
+        if self.dropped > 0 {
+            parts.push(format!(
+                "dropped {} events of iterations from {from} on (logged after the checkpoint \
+                 this run goes on from)",
+                self.dropped
+            ));
+        }
+        if self.torn {
+            parts.push("dropped a last record cut short by a crash".to_string());
+        }
+        if let Some((copy, why)) = &self.corrupt {
+            parts.push(format!(
+                "kept the events before a corrupt record ({why}); the file as it was is {}",
+                copy.display()
+            ));
+        }
+        (!parts.is_empty()).then(|| format!("TensorBoard: {}", parts.join("; ")))
+    }
+}
+
 /// The appending writer of a run's event file.
 pub struct EventLog {
     path: PathBuf,
@@ -47,33 +82,49 @@ pub struct EventLog {
 impl EventLog {
     /// Opens the event file in `dir` (created if missing) for a process that goes on from
     /// iteration `from`: events of later iterations (a run resumed from an earlier checkpoint)
-    /// and a torn last record are dropped first. Returns the log and how many events were
-    /// dropped.
-    pub fn open(dir: &Path, from: u64) -> Result<(Self, usize)> {
+    /// and a torn last record are dropped first. A record that is not torn but corrupt ends
+    /// what is kept too, and the file as it was is copied beside it first. Returns the log and
+    /// what was done.
+    pub fn open(dir: &Path, from: u64) -> Result<(Self, Opened)> {
         fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
         let path = dir.join(FILE_NAME);
-        let (events, torn) = match fs::metadata(&path) {
+        let (events, end) = match fs::metadata(&path) {
             Ok(_) => read_valid(&path)?,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => (Vec::new(), false),
+            Err(e) if e.kind() == ErrorKind::NotFound => {
+                // A new file, written in place: a crash leaves it empty or torn, which the
+                // next open mends.
+                let bytes = encode(vec![file_version()], &path)?;
+                fs::write(&path, bytes).map_err(|e| Error::io(&path, e))?;
+                (vec![file_version()], End::Clean)
+            }
             Err(e) => return Err(Error::io(&path, e)),
         };
+        let mut opened = Opened::default();
+        if let End::Corrupt(why) = &end {
+            // Not a torn append: keep the file as it was beside the rewrite, and say so.
+            let copy = dir.join(format!("corrupt-{}.tfrecord", now() as u64));
+            fs::copy(&path, &copy).map_err(|e| Error::io(&copy, e))?;
+            opened.corrupt = Some((copy, why.clone()));
+        }
         let total = events.len();
         let kept: Vec<Event> = events.into_iter().filter(|e| before(e, from)).collect();
-        let dropped = total - kept.len() + usize::from(torn);
-        let new = total == 0 && !torn;
-        if dropped > 0 || new {
-            let header = new.then(file_version);
-            write_atomic(
-                &path,
-                &encode(header.into_iter().chain(kept).collect(), &path)?,
-            )?;
+        opened.dropped = total - kept.len();
+        opened.torn = end == End::Torn;
+        let headed = kept
+            .first()
+            .is_some_and(|e| matches!(e.what, Some(What::FileVersion(_))));
+        if opened.dropped > 0 || end != End::Clean || !headed {
+            let header = (!headed).then(file_version);
+            let bytes = encode(header.into_iter().chain(kept).collect(), &path)?;
+            let tmp = dir.join(format!(".rewrite.partial-{}", std::process::id()));
+            write_atomic_via(&path, &tmp, &bytes)?;
         }
         let file = fs::OpenOptions::new()
             .append(true)
             .open(&path)
             .map_err(|e| Error::io(&path, e))?;
         let writer = writer_over(BufWriter::new(file), &path)?;
-        Ok((Self { path, writer }, dropped))
+        Ok((Self { path, writer }, opened))
     }
 
     /// The event file.
@@ -114,9 +165,10 @@ impl EventLog {
 
 /// Writes the event file of a run that has none (one made before runs wrote them) from what
 /// its folder holds: the configuration, every metrics line, every sample grid; atomically.
-/// Returns the file written, or `None` when the run has one already (it is left as it is).
-/// Call it only while holding the run's lock.
-pub fn rebuild(run: &RunDir) -> Result<Option<PathBuf>> {
+/// Returns the file written and how many lines of `metrics.jsonl` could not be read (left
+/// out), or `None` when the run has an event file already (it is left as it is). Call it only
+/// while holding the run's lock.
+pub fn rebuild(run: &RunDir) -> Result<Option<(PathBuf, usize)>> {
     let dir = run.tensorboard();
     let path = dir.join(FILE_NAME);
     if path.exists() {
@@ -124,7 +176,7 @@ pub fn rebuild(run: &RunDir) -> Result<Option<PathBuf>> {
     }
     let config_path = run.config();
     let config = fs::read_to_string(&config_path).map_err(|e| Error::io(&config_path, e))?;
-    let (lines, _unreadable) = run.read_metrics()?;
+    let (lines, unreadable) = run.read_metrics()?;
     let mut events = vec![
         file_version(),
         text_event(0, CONFIG_TAG, &config_markdown(&config)),
@@ -136,8 +188,9 @@ pub fn rebuild(run: &RunDir) -> Result<Option<PathBuf>> {
         events.push(sample_event(done, &png)?);
     }
     fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
-    write_atomic(&path, &encode(events, &path)?)?;
-    Ok(Some(path))
+    let tmp = dir.join(format!(".rebuild.partial-{}", std::process::id()));
+    write_atomic_via(&path, &tmp, &encode(events, &path)?)?;
+    Ok(Some((path, unreadable)))
 }
 
 fn line_event(line: &Map<String, Value>, source: &Path) -> Result<Event> {
@@ -264,21 +317,21 @@ pub enum EntryValue {
 /// Every summary value of the event files in `dir` (files in name order, events in file
 /// order). A bad record is an error naming the file.
 pub fn read(dir: &Path) -> Result<Vec<Entry>> {
-    let mut files: Vec<PathBuf> = fs::read_dir(dir)
-        .map_err(|e| Error::io(dir, e))?
-        .filter_map(|entry| entry.ok().map(|e| e.path()))
-        .filter(|p| {
-            p.file_name()
-                .and_then(|n| n.to_str())
-                .is_some_and(|n| n.contains("tfevents") && !crate::atomic::is_temporary(n))
-        })
-        .collect();
+    let mut files = Vec::new();
+    for entry in fs::read_dir(dir).map_err(|e| Error::io(dir, e))? {
+        files.push(entry.map_err(|e| Error::io(dir, e))?.path());
+    }
+    files.retain(|p| {
+        p.file_name()
+            .and_then(|n| n.to_str())
+            .is_some_and(|n| n.contains("tfevents") && !crate::atomic::is_temporary(n))
+    });
     files.sort();
     let mut entries = Vec::new();
     for path in files {
-        let (events, torn) = read_valid(&path)?;
-        if torn {
-            return Err(events_error(&path, "a torn or corrupt record"));
+        let (events, end) = read_valid(&path)?;
+        if end != End::Clean {
+            return Err(events_error(&path, format!("a bad record: {end:?}")));
         }
         for event in events {
             let Some(What::Summary(summary)) = event.what else {
@@ -307,8 +360,20 @@ pub fn read(dir: &Path) -> Result<Vec<Entry>> {
     Ok(entries)
 }
 
-/// The events of `path` up to the first bad record, and whether there was one.
-fn read_valid(path: &Path) -> Result<(Vec<Event>, bool)> {
+/// How an event file ends.
+#[derive(Clone, Debug, PartialEq)]
+enum End {
+    /// After its last whole record.
+    Clean,
+    /// In the middle of a record: an append cut short.
+    Torn,
+    /// At a record that is whole but wrong (a checksum, or not an event), and why.
+    Corrupt(String),
+}
+
+/// The events of `path` up to the first bad record, and how the file ends. An error reading
+/// the file (other than its end) is an error naming it.
+fn read_valid(path: &Path) -> Result<(Vec<Event>, End)> {
     let file = fs::File::open(path).map_err(|e| Error::io(path, e))?;
     let config = RecordReaderConfig {
         check_integrity: true,
@@ -317,10 +382,15 @@ fn read_valid(path: &Path) -> Result<(Vec<Event>, bool)> {
     for event in EventIter::from_reader(BufReader::new(file), config) {
         match event {
             Ok(event) => events.push(event),
-            Err(_) => return Ok((events, true)),
+            Err(tfrecord::Error::UnexpectedEof) => return Ok((events, End::Torn)),
+            Err(tfrecord::Error::IoError(e)) if e.kind() == ErrorKind::UnexpectedEof => {
+                return Ok((events, End::Torn));
+            }
+            Err(tfrecord::Error::IoError(e)) => return Err(Error::io(path, e)),
+            Err(e) => return Ok((events, End::Corrupt(e.to_string()))),
         }
     }
-    Ok((events, false))
+    Ok((events, End::Clean))
 }
 
 /// Whether `event` belongs to the iterations before `from`: the file's header always, a
@@ -386,8 +456,8 @@ mod tests {
     fn reopening_drops_later_iterations_and_a_torn_record() {
         let dir = tempfile::tempdir().unwrap();
         {
-            let (mut log, dropped) = EventLog::open(dir.path(), 0).unwrap();
-            assert_eq!(dropped, 0);
+            let (mut log, opened) = EventLog::open(dir.path(), 0).unwrap();
+            assert_eq!(opened, Opened::default());
             for i in 0..4 {
                 log.metrics_line(&line(i, 0.5)).unwrap();
             }
@@ -403,9 +473,13 @@ mod tests {
         }
         assert!(read(dir.path()).is_err(), "the torn record is seen");
 
-        let (mut log, dropped) = EventLog::open(dir.path(), 2).unwrap();
+        let (mut log, opened) = EventLog::open(dir.path(), 2).unwrap();
         assert!(read(dir.path()).is_ok(), "the torn record is gone");
-        assert_eq!(dropped, 2 + 1, "iterations 2 and 3, and the torn record");
+        assert_eq!(
+            (opened.dropped, opened.torn),
+            (2, true),
+            "iterations 2 and 3, torn"
+        );
         for i in 2..3 {
             log.metrics_line(&line(i, 0.25)).unwrap();
         }
@@ -434,12 +508,48 @@ mod tests {
         let mut bytes = fs::read(&path).unwrap();
         bytes.extend_from_slice(&[7, 0, 0]); // the first bytes of a record's length
         fs::write(&path, &bytes).unwrap();
-        let (mut log, dropped) = EventLog::open(dir.path(), 1).unwrap();
-        assert_eq!(dropped, 1);
+        let (mut log, opened) = EventLog::open(dir.path(), 1).unwrap();
+        assert_eq!((opened.dropped, opened.torn), (0, true));
         log.metrics_line(&line(1, 0.25)).unwrap();
         log.flush().unwrap();
         let expected: Vec<(u64, String)> = (0..2).map(|i| (i, "loss/d".to_string())).collect();
         assert_eq!(scalars(dir.path()), expected);
+    }
+
+    #[test]
+    fn a_corrupt_record_is_kept_aside_and_what_precedes_it_goes_on() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let (mut log, _) = EventLog::open(dir.path(), 0).unwrap();
+            for i in 0..3 {
+                log.metrics_line(&line(i, 0.5)).unwrap();
+            }
+            log.flush().unwrap();
+        }
+        let path = dir.path().join(FILE_NAME);
+        let mut bytes = fs::read(&path).unwrap();
+        let last = bytes.len() - 1;
+        bytes[last] ^= 0xff; // the last record's checksum
+        fs::write(&path, &bytes).unwrap();
+        assert!(read(dir.path()).is_err());
+        let (_, opened) = EventLog::open(dir.path(), 5).unwrap();
+        let (copy, why) = opened.corrupt.clone().unwrap();
+        assert_eq!(fs::read(&copy).unwrap(), bytes, "the file as it was");
+        assert!(why.contains("checksum"), "{why}");
+        assert!(
+            opened
+                .message(5)
+                .unwrap()
+                .contains(&copy.display().to_string())
+        );
+        let steps: Vec<u64> = scalars(dir.path()).into_iter().map(|s| s.0).collect();
+        assert_eq!(steps, [0, 1]);
+        // No temporary file left, and none TensorBoard would read.
+        let names: Vec<String> = fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(names.len(), 2, "{names:?}");
     }
 
     #[test]
@@ -456,8 +566,8 @@ mod tests {
             log.sample(4, &png).unwrap();
             log.flush().unwrap();
         }
-        let (_, dropped) = EventLog::open(&tb, 2).unwrap();
-        assert_eq!(dropped, 1);
+        let (_, opened) = EventLog::open(&tb, 2).unwrap();
+        assert_eq!(opened.dropped, 1);
         let entries = read(&tb).unwrap();
         assert_eq!(entries.len(), 1);
         assert_eq!(entries[0].step, 2);
