@@ -121,7 +121,7 @@ fn tick(y: f64, range: f64) -> String {
     if magnitude != 0.0 && !(1e-2..1e5).contains(&magnitude) {
         return format!("{y:.2e}");
     }
-    let digits = (2.0 - range.abs().log10().floor()).clamp(0.0, 6.0) as usize;
+    let digits = (1.0 - range.abs().log10().floor()).clamp(0.0, 6.0) as usize;
     format!("{y:.digits$}")
 }
 
@@ -158,8 +158,9 @@ mod tests {
     #[test]
     fn ticks_show_the_digits_the_axis_needs() {
         assert_eq!(tick(2e-4, 4e-5), "2.00e-4");
-        assert_eq!(tick(0.65, 0.1), "0.650");
-        assert_eq!(tick(12.0, 3.0), "12.00");
+        assert_eq!(tick(0.65, 0.1), "0.65");
+        assert_eq!(tick(0.225, 0.02), "0.225");
+        assert_eq!(tick(12.0, 3.0), "12.0");
         assert_eq!(tick(1500.0, 1000.0), "1500");
     }
 
