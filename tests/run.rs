@@ -297,6 +297,9 @@ fn a_diverging_run_stops_with_a_clear_error_and_the_last_checkpoint_intact() {
             before == final_state(tmp.path()),
             "the last good checkpoint is unchanged"
         );
+        // The report page says the run stopped, not the time it had left.
+        let page = std::fs::read_to_string(tmp.path().join("index.html")).unwrap();
+        assert!(page.contains("stopped ("), "{page}");
     }
 }
 

@@ -118,15 +118,25 @@ fn a_resumed_run_has_each_step_once_even_after_a_torn_record() {
     fs::remove_dir_all(run.checkpoints().dir().join("iter-000000004")).unwrap();
     let events = run.tensorboard().join(FILE_NAME);
     let mut bytes = fs::read(&events).unwrap();
-    // The first 25 bytes of a scalar event: its length, its checksum and part of it.
-    let first_scalar = read_first_scalar_record(&bytes);
-    bytes.extend_from_slice(&first_scalar[..25]);
+    // The first 25 bytes of an event (the configuration's): its length, its checksum and
+    // part of it.
+    let record = read_second_record(&bytes);
+    bytes.extend_from_slice(&record[..25]);
     fs::write(&events, &bytes).unwrap();
     assert!(read(&run.tensorboard()).is_err(), "the torn record is seen");
 
+    let grid_4 = run.samples().join("iter-000000004.png");
+    let abandoned_grid = fs::read(&grid_4).unwrap();
     let config = watched_config(4);
     train_in_process(&config, dir.path(), true).unwrap();
     assert_events_hold_the_run(dir.path());
+    // The grid the stopped process drew after the checkpoint is kept aside, not shown as the
+    // resumed run's (which drew its own at 4).
+    let aside = run
+        .samples()
+        .join("abandoned/resumed-at-000000002/iter-000000004.png");
+    assert_eq!(fs::read(&aside).unwrap(), abandoned_grid);
+    assert!(grid_4.is_file());
 
     // Exact resume: the same numbers as the uninterrupted run, step by step.
     let resumed = read(&run.tensorboard()).unwrap();
@@ -144,7 +154,7 @@ fn a_resumed_run_has_each_step_once_even_after_a_torn_record() {
 }
 
 /// The bytes of the second record of an event file (the first after the header).
-fn read_first_scalar_record(file: &[u8]) -> Vec<u8> {
+fn read_second_record(file: &[u8]) -> Vec<u8> {
     let record_len = |at: usize| {
         let len = u64::from_le_bytes(file[at..at + 8].try_into().unwrap()) as usize;
         8 + 4 + len + 4
@@ -172,6 +182,14 @@ fn report_rebuilds_the_page_and_the_events_of_a_run_without_them() {
         "{out}"
     );
     assert_events_hold_the_run(dir.path());
+    // In step order, as training writes them (TensorBoard purges what follows a step that
+    // goes back).
+    let steps: Vec<u64> = read(&run.tensorboard())
+        .unwrap()
+        .iter()
+        .map(|e| e.step)
+        .collect();
+    assert!(steps.is_sorted(), "{steps:?}");
     // The same page (the run had ended when it was last written).
     assert_eq!(fs::read_to_string(run.report()).unwrap(), page);
 
@@ -243,7 +261,7 @@ window.addEventListener('error', e => window.__errors.push(String(e.target.src |
 window.addEventListener('load', () => {
   const out = {
     images: [...document.images].map(i => [i.getAttribute('src'), i.complete && i.naturalWidth > 0]),
-    charts: [...document.querySelectorAll('svg')].map(s => { const b = s.getBoundingClientRect(); return [b.width, b.height, s.querySelectorAll('polyline').length]; }),
+    charts: [...document.querySelectorAll('svg')].map(s => { const b = s.getBoundingClientRect(); return [b.width, b.height, [...s.querySelectorAll('polyline[stroke-width="2"]')].map(l => l.getAttribute('points').trim().split(/\s+/).length)]; }),
     errors: window.__errors,
   };
   const pre = document.createElement('pre'); pre.id = 'probe'; pre.textContent = JSON.stringify(out);
@@ -302,9 +320,12 @@ fn the_report_page_shows_its_curves_and_grids_in_a_browser() {
     assert_eq!(charts.len(), 13, "{seen}");
     for chart in charts {
         assert!(chart[0].as_f64().unwrap() > 100.0 && chart[1].as_f64().unwrap() > 100.0);
+        // The series are the charts' only lines of width 2 (axes and ticks are thin), each
+        // drawn through at least two points.
+        let series = chart[2].as_array().unwrap();
         assert!(
-            chart[2].as_u64().unwrap() > 0,
-            "a chart without lines: {seen}"
+            !series.is_empty() && series.iter().all(|n| n.as_u64().unwrap() >= 2),
+            "a chart without a curve: {seen}"
         );
     }
 

@@ -4,6 +4,7 @@
 //! RUN_DIR/config.toml        the resolved configuration (absolute data paths)
 //! RUN_DIR/metrics.jsonl      every loss every `log_every` iterations, one JSON object a line
 //! RUN_DIR/samples/iter-NNNNNNNNN.png
+//! RUN_DIR/samples/abandoned/ grids drawn after the checkpoint a run was resumed from
 //! RUN_DIR/checkpoints/iter-NNNNNNNNN/
 //! RUN_DIR/tensorboard/       TensorBoard events: the metrics, the grids, the configuration
 //! RUN_DIR/index.html         the report page, rebuilt at every sample grid
@@ -146,6 +147,43 @@ impl RunDir {
 }
 
 impl RunDir {
+    /// Moves the sample grids of iterations after `done` (drawn by a process that stopped after
+    /// the checkpoint a run resumes from) into `samples/abandoned/resumed-at-NNNNNNNNN/`, so
+    /// that `samples/` holds the resumed run's grids only, as the metrics log holds its lines
+    /// only ([`Self::truncate_metrics`]): the report page and rebuilt events show one run. They
+    /// are kept, not deleted: they are what that process drew. Returns the folder they went
+    /// to, if any did. Each grid moves by one rename, so a crash part-way leaves every grid
+    /// whole, and the next resume moves the rest.
+    pub fn set_aside_grids_after(&self, done: u64) -> Result<Option<PathBuf>> {
+        let stale: Vec<PathBuf> = self
+            .sample_grids()?
+            .into_iter()
+            .filter(|(grid, _)| *grid > done)
+            .map(|(_, path)| path)
+            .collect();
+        if stale.is_empty() {
+            return Ok(None);
+        }
+        let parent = self.samples().join("abandoned");
+        let name = format!("resumed-at-{done:09}");
+        // A second resume from the same checkpoint gets a folder of its own.
+        let dest = (0..)
+            .map(|k| match k {
+                0 => parent.join(&name),
+                k => parent.join(format!("{name}-{k}")),
+            })
+            .find(|dir| !dir.exists())
+            .unwrap_or_else(|| parent.join(&name));
+        fs::create_dir_all(&dest).map_err(|e| Error::io(&dest, e))?;
+        for path in stale {
+            let Some(file) = path.file_name() else {
+                continue;
+            };
+            fs::rename(&path, dest.join(file)).map_err(|e| Error::io(&path, e))?;
+        }
+        Ok(Some(dest))
+    }
+
     /// The lines of `metrics.jsonl` (none if it does not exist yet), and how many lines are
     /// not JSON objects with an iteration (a line cut short by a crash mid-write): those are
     /// left out, and counted so that the caller can say so.
@@ -266,6 +304,38 @@ mod tests {
             .map(|g| g.0)
             .collect();
         assert_eq!(grids, [10, 200]);
+    }
+
+    #[test]
+    fn grids_after_the_resumed_checkpoint_are_set_aside_not_deleted() {
+        let dir = tempfile::tempdir().unwrap();
+        let run = RunDir::new(dir.path());
+        assert_eq!(run.set_aside_grids_after(5).unwrap(), None); // no samples/ yet
+        fs::create_dir_all(run.samples()).unwrap();
+        let grid = |i: u64| run.samples().join(format!("iter-{i:09}.png"));
+        for i in [2, 4, 6, 8] {
+            fs::write(grid(i), format!("grid {i}")).unwrap();
+        }
+        let moved = run.set_aside_grids_after(4).unwrap().unwrap();
+        assert_eq!(moved, run.samples().join("abandoned/resumed-at-000000004"));
+        let left: Vec<u64> = run.sample_grids().unwrap().iter().map(|g| g.0).collect();
+        assert_eq!(left, [2, 4]);
+        for i in [6, 8] {
+            let kept = moved.join(format!("iter-{i:09}.png"));
+            assert_eq!(fs::read_to_string(kept).unwrap(), format!("grid {i}"));
+        }
+        // The same resume again, after the resumed run drew a grid at 6: a folder of its own.
+        fs::write(grid(6), "grid 6 again").unwrap();
+        let again = run.set_aside_grids_after(4).unwrap().unwrap();
+        assert_eq!(
+            again,
+            run.samples().join("abandoned/resumed-at-000000004-1")
+        );
+        assert_eq!(
+            fs::read_to_string(again.join("iter-000000006.png")).unwrap(),
+            "grid 6 again"
+        );
+        assert_eq!(run.set_aside_grids_after(4).unwrap(), None);
     }
 
     #[test]

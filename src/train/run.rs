@@ -113,6 +113,13 @@ pub fn train(
     run.write_config(&config)?;
     run.truncate_metrics(trainer.iteration())?;
     let start = trainer.iteration();
+    if let Some(dir) = run.set_aside_grids_after(start)? {
+        progress.message(&format!(
+            "sample grids drawn after iteration {start} (past the checkpoint resumed from) \
+             moved to {}",
+            dir.display()
+        ));
+    }
     let (mut events, opened) = EventLog::open(&run.tensorboard(), start)?;
     if let Some(message) = opened.message(start) {
         progress.message(&message);
@@ -160,102 +167,112 @@ pub fn train(
         saved = Some((trainer.iteration(), path.clone()));
         Ok(path)
     };
-    let mut interrupted = false;
-
-    while trainer.iteration() < t.iterations {
-        let batch = match prefetch.next_batch() {
-            Some(batch) => batch?,
-            None => break,
-        };
-        let iteration = trainer.iteration();
-        // Dropout draws from the devices' generators: reseed them per iteration, so that a
-        // resumed run draws what an uninterrupted one would. The main device last: when others
-        // are the same device (`flex,flex`), it draws what it would alone.
-        for (k, device) in devices.all().iter().enumerate().rev() {
-            let stream: &[u64] = match k {
-                0 => &[t.seed, 0xd0, iteration],
-                k => &[t.seed, 0xd0, iteration, k as u64],
+    // The loop, as one fallible piece: a run that ends in an error (a diverged loss, a full
+    // disk) still leaves a page that says it stopped, rather than the time it had left.
+    let mut looped = || -> Result<bool> {
+        while trainer.iteration() < t.iterations {
+            let batch = match prefetch.next_batch() {
+                Some(batch) => batch?,
+                None => break,
             };
-            device.seed(SplitMix64::new(stream).next_u64());
-        }
-        let a = Tensor::<4>::from_data(TensorData::new(batch.a, batch.shape), device);
-        let b = Tensor::<4>::from_data(TensorData::new(batch.b, batch.shape), device);
-        let report = trainer.step(a, b);
-        let done = trainer.iteration();
-        let interrupting = stop.load(Ordering::SeqCst);
-        let time_up =
-            t.max_minutes > 0.0 && started.elapsed().as_secs_f64() >= t.max_minutes * 60.0;
-        // The last iteration of this process, whatever ends it.
-        let finishing = done == t.iterations || time_up;
-        let evaluating = t.eval_every > 0 && (done % t.eval_every == 0 || finishing);
-        let logging = iteration % t.log_every == 0 || finishing || evaluating;
-        let saving =
-            (t.checkpoint_every > 0 && done % t.checkpoint_every == 0) || finishing || interrupting;
-        // The losses are read back (a synchronisation on a GPU) only when logged, and before
-        // every checkpoint: a diverged run (its losses not finite from then on) stops there,
-        // before its weights are saved.
-        let losses = if logging || saving {
-            let losses = report.read()?;
-            if let Some((name, value)) = losses.non_finite() {
-                return Err(Error::NonFinite {
-                    iteration,
-                    loss: name.to_string(),
-                    value,
-                });
+            let iteration = trainer.iteration();
+            // Dropout draws from the devices' generators: reseed them per iteration, so that a
+            // resumed run draws what an uninterrupted one would. The main device last: when others
+            // are the same device (`flex,flex`), it draws what it would alone.
+            for (k, device) in devices.all().iter().enumerate().rev() {
+                let stream: &[u64] = match k {
+                    0 => &[t.seed, 0xd0, iteration],
+                    k => &[t.seed, 0xd0, iteration, k as u64],
+                };
+                device.seed(SplitMix64::new(stream).next_u64());
             }
-            Some(losses)
-        } else {
-            None
-        };
-        progress.iteration(iteration, losses.as_ref());
-        if let Some(losses) = losses.as_ref().filter(|_| logging) {
-            let elapsed = started.elapsed().as_secs_f64();
-            let mut line = metrics_line(losses, elapsed);
-            line.insert(
-                "lr".into(),
-                serde_json::json!(config.learning_rate(iteration)),
-            );
-            if let Some(speed) = iterations_per_second(previous_line, (done, elapsed)) {
+            let a = Tensor::<4>::from_data(TensorData::new(batch.a, batch.shape), device);
+            let b = Tensor::<4>::from_data(TensorData::new(batch.b, batch.shape), device);
+            let report = trainer.step(a, b);
+            let done = trainer.iteration();
+            let interrupting = stop.load(Ordering::SeqCst);
+            let time_up =
+                t.max_minutes > 0.0 && started.elapsed().as_secs_f64() >= t.max_minutes * 60.0;
+            // The last iteration of this process, whatever ends it.
+            let finishing = done == t.iterations || time_up;
+            let evaluating = t.eval_every > 0 && (done % t.eval_every == 0 || finishing);
+            let logging = iteration % t.log_every == 0 || finishing || evaluating;
+            let saving = (t.checkpoint_every > 0 && done % t.checkpoint_every == 0)
+                || finishing
+                || interrupting;
+            // The losses are read back (a synchronisation on a GPU) only when logged, and before
+            // every checkpoint: a diverged run (its losses not finite from then on) stops there,
+            // before its weights are saved.
+            let losses = if logging || saving {
+                let losses = report.read()?;
+                if let Some((name, value)) = losses.non_finite() {
+                    return Err(Error::NonFinite {
+                        iteration,
+                        loss: name.to_string(),
+                        value,
+                    });
+                }
+                Some(losses)
+            } else {
+                None
+            };
+            progress.iteration(iteration, losses.as_ref());
+            if let Some(losses) = losses.as_ref().filter(|_| logging) {
+                let elapsed = started.elapsed().as_secs_f64();
+                let mut line = metrics_line(losses, elapsed);
                 line.insert(
-                    "iterations_per_s".into(),
-                    serde_json::json!((speed * 1000.0).round() / 1000.0),
+                    "lr".into(),
+                    serde_json::json!(config.learning_rate(iteration)),
                 );
+                if let Some(speed) = iterations_per_second(previous_line, (done, elapsed)) {
+                    line.insert(
+                        "iterations_per_s".into(),
+                        serde_json::json!((speed * 1000.0).round() / 1000.0),
+                    );
+                }
+                previous_line = (done, elapsed);
+                // The held-out scores join the losses of the iteration they follow.
+                if let Some(heldout) = heldout.as_ref().filter(|_| evaluating) {
+                    let (entries, summary) = heldout.evaluate(&trainer, device)?;
+                    line.extend(entries);
+                    progress.message(&format!("{summary} (after {done} iterations)"));
+                }
+                events.metrics_line(&line)?;
+                events.flush()?;
+                let line = serde_json::Value::Object(line).to_string();
+                writeln!(metrics, "{line}").map_err(|e| Error::io(run.metrics(), e))?;
             }
-            previous_line = (done, elapsed);
-            // The held-out scores join the losses of the iteration they follow.
-            if let Some(heldout) = heldout.as_ref().filter(|_| evaluating) {
-                let (entries, summary) = heldout.evaluate(&trainer, device)?;
-                line.extend(entries);
-                progress.message(&format!("{summary} (after {done} iterations)"));
+            if (t.sample_every > 0 && done % t.sample_every == 0) || finishing {
+                let path = samples.write(&trainer, &run.samples(), done, device)?;
+                progress.message(&format!("samples: {}", path.display()));
+                events.sample(done, &path)?;
+                events.flush()?;
+                write_report(run, true, progress);
             }
-            events.metrics_line(&line)?;
-            events.flush()?;
-            let line = serde_json::Value::Object(line).to_string();
-            writeln!(metrics, "{line}").map_err(|e| Error::io(run.metrics(), e))?;
+            if saving {
+                save(&trainer, progress)?;
+            }
+            last = losses.or(last.take());
+            if interrupting {
+                return Ok(true);
+            }
+            if time_up {
+                progress.message(&format!(
+                    "time limit of {} minutes reached at iteration {done}",
+                    t.max_minutes
+                ));
+                break;
+            }
         }
-        if (t.sample_every > 0 && done % t.sample_every == 0) || finishing {
-            let path = samples.write(&trainer, &run.samples(), done, device)?;
-            progress.message(&format!("samples: {}", path.display()));
-            events.sample(done, &path)?;
-            events.flush()?;
-            write_report(run, true, progress);
+        Ok(false)
+    };
+    let interrupted = match looped() {
+        Ok(interrupted) => interrupted,
+        Err(e) => {
+            write_report(run, false, progress);
+            return Err(e);
         }
-        if saving {
-            save(&trainer, progress)?;
-        }
-        last = losses.or(last);
-        if interrupting {
-            interrupted = true;
-            break;
-        }
-        if time_up {
-            progress.message(&format!(
-                "time limit of {} minutes reached at iteration {done}",
-                t.max_minutes
-            ));
-            break;
-        }
-    }
+    };
     let checkpoint = save(&trainer, progress)?;
     write_report(run, false, progress);
     let mut skipped = dataset.skipped.clone();

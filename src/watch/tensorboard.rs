@@ -187,6 +187,9 @@ pub fn rebuild(run: &RunDir) -> Result<Option<(PathBuf, usize)>> {
     for (done, png) in run.sample_grids()? {
         events.push(sample_event(done, &png)?);
     }
+    // In step order, as a training run writes them: TensorBoard's reader takes a step that
+    // goes back for a restart and purges what it had read after it.
+    events[2..].sort_by_key(|event| event.step);
     fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
     let tmp = dir.join(format!(".rebuild.partial-{}", std::process::id()));
     write_atomic_via(&path, &tmp, &encode(events, &path)?)?;
