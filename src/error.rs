@@ -65,8 +65,23 @@ pub enum Error {
         value: f32,
     },
     /// A picture of the report page that could not be drawn.
-    #[error("the report page: {0}")]
-    Report(String),
+    #[error("the report page: {what}")]
+    Report {
+        /// What was being drawn (the chart's title).
+        what: String,
+        /// The plotting library's error.
+        source: Cause,
+    },
+    /// A TensorBoard event file that could not be written or read.
+    #[error("TensorBoard events {path}: {reason}")]
+    Events {
+        /// The event file.
+        path: PathBuf,
+        /// What went wrong (with `source`: what was being done).
+        reason: String,
+        /// The underlying error, if another library's.
+        source: Option<Cause>,
+    },
     /// A tensor the compute backend could not hand back.
     #[error("the compute backend failed: {0}")]
     Backend(String),

@@ -37,15 +37,18 @@ pub(crate) fn line_chart(title: &str, series: &[Series]) -> Result<String> {
     let mut svg = String::new();
     {
         let root = SVGBackend::with_string(&mut svg, SIZE).into_drawing_area();
-        let fail = |e: &dyn std::fmt::Display| Error::Report(format!("{title}: {e}"));
-        root.fill(&WHITE).map_err(|e| fail(&e))?;
+        let fail = |e: DrawingAreaErrorKind<std::io::Error>| Error::Report {
+            what: title.to_string(),
+            source: Box::new(e),
+        };
+        root.fill(&WHITE).map_err(fail)?;
         let mut chart = ChartBuilder::on(&root)
             .caption(title, ("sans-serif", 16))
             .margin(8)
             .x_label_area_size(28)
             .y_label_area_size(52)
             .build_cartesian_2d(x_lo..x_hi, y_lo..y_hi)
-            .map_err(|e| fail(&e))?;
+            .map_err(fail)?;
         chart
             .configure_mesh()
             .x_desc("iteration")
@@ -55,13 +58,13 @@ pub(crate) fn line_chart(title: &str, series: &[Series]) -> Result<String> {
             .y_label_formatter(&|y| tick(*y, y_hi - y_lo))
             .light_line_style(WHITE.mix(0.0))
             .draw()
-            .map_err(|e| fail(&e))?;
+            .map_err(fail)?;
         for (i, s) in series.iter().enumerate() {
             let colour = COLOURS[i % COLOURS.len()];
             let points = thin(s.points.iter().copied().filter(finite).collect());
             chart
                 .draw_series(LineSeries::new(points, colour.stroke_width(2)))
-                .map_err(|e| fail(&e))?
+                .map_err(fail)?
                 .label(s.name.clone())
                 .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], colour));
         }
@@ -72,9 +75,9 @@ pub(crate) fn line_chart(title: &str, series: &[Series]) -> Result<String> {
                 .border_style(BLACK.mix(0.3))
                 .position(SeriesLabelPosition::UpperRight)
                 .draw()
-                .map_err(|e| fail(&e))?;
+                .map_err(fail)?;
         }
-        root.present().map_err(|e| fail(&e))?;
+        root.present().map_err(fail)?;
     }
     Ok(svg)
 }

@@ -102,7 +102,15 @@ impl EventLog {
         let mut opened = Opened::default();
         if let End::Corrupt(why) = &end {
             // Not a torn append: keep the file as it was beside the rewrite, and say so.
-            let copy = dir.join(format!("corrupt-{}.tfrecord", now() as u64));
+            let secs = now() as u64;
+            // Never over an earlier copy (two corrupt files within a second).
+            let copy = (0..)
+                .map(|k| match k {
+                    0 => dir.join(format!("corrupt-{secs}.tfrecord")),
+                    k => dir.join(format!("corrupt-{secs}-{k}.tfrecord")),
+                })
+                .find(|copy| !copy.exists())
+                .unwrap_or_else(|| dir.join(format!("corrupt-{secs}.tfrecord")));
             fs::copy(&path, &copy).map_err(|e| Error::io(&copy, e))?;
             opened.corrupt = Some((copy, why.clone()));
         }
@@ -153,13 +161,13 @@ impl EventLog {
     pub fn flush(&mut self) -> Result<()> {
         self.writer
             .flush()
-            .map_err(|e| events_error(&self.path, format!("writing: {e}")))
+            .map_err(|e| events_failure(&self.path, "writing", e))
     }
 
     fn write(&mut self, event: Event) -> Result<()> {
         self.writer
             .write_event(event)
-            .map_err(|e| events_error(&self.path, format!("writing: {e}")))
+            .map_err(|e| events_failure(&self.path, "writing", e))
     }
 }
 
@@ -275,7 +283,7 @@ fn encode(events: Vec<Event>, path: &Path) -> Result<Vec<u8>> {
         for event in events {
             writer
                 .write_event(event)
-                .map_err(|e| events_error(path, format!("encoding an event: {e}")))?;
+                .map_err(|e| events_failure(path, "encoding an event", e))?;
         }
     }
     Ok(bytes)
@@ -419,7 +427,7 @@ fn file_version() -> Event {
 
 fn writer_over<W: std::io::Write>(writer: W, path: &Path) -> Result<EventWriter<W>> {
     EventWriter::from_writer(writer, EventWriterConfig { auto_flush: false })
-        .map_err(|e| events_error(path, format!("opening: {e}")))
+        .map_err(|e| events_failure(path, "opening", e))
 }
 
 fn now() -> f64 {
@@ -428,10 +436,24 @@ fn now() -> f64 {
         .map_or(0.0, |d| d.as_secs_f64())
 }
 
-fn events_error(path: &Path, reason: impl std::fmt::Display) -> Error {
-    Error::Data {
+fn events_error(path: &Path, reason: impl Into<String>) -> Error {
+    Error::Events {
         path: path.to_path_buf(),
-        reason: format!("TensorBoard events: {reason}"),
+        reason: reason.into(),
+        source: None,
+    }
+}
+
+/// `tfrecord`'s error while doing `what` on `path`: an I/O error as the file's (the operating
+/// system's reason as its source), anything else as the source of an events error.
+fn events_failure(path: &Path, what: &str, e: tfrecord::Error) -> Error {
+    match e {
+        tfrecord::Error::IoError(io) => Error::io(path, io),
+        other => Error::Events {
+            path: path.to_path_buf(),
+            reason: what.into(),
+            source: Some(Box::new(other)),
+        },
     }
 }
 
@@ -553,6 +575,17 @@ mod tests {
             .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
             .collect();
         assert_eq!(names.len(), 2, "{names:?}");
+
+        // Corrupt again at once (within the same second): a second copy, the first kept.
+        let mut bytes = fs::read(&path).unwrap();
+        let last = bytes.len() - 1;
+        bytes[last] ^= 0xff;
+        fs::write(&path, &bytes).unwrap();
+        let (_, again) = EventLog::open(dir.path(), 5).unwrap();
+        let (second, _) = again.corrupt.unwrap();
+        assert_ne!(second, copy);
+        assert_eq!(fs::read(&second).unwrap(), bytes);
+        assert!(copy.is_file());
     }
 
     #[test]
