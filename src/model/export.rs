@@ -14,6 +14,7 @@ use crate::error::{Error, Result};
 pub fn generator_torch_names(g: &Generator) -> Vec<(String, String)> {
     match g {
         Generator::UNet(n) => n.torch_names(),
+        Generator::ResNet(n) => n.torch_names(),
         Generator::Paper(n) => n.torch_names(),
     }
 }

@@ -9,7 +9,9 @@ use std::path::Path;
 use burn::store::{KeyRemapper, ModuleSnapshot, PytorchStore, SafetensorsStore};
 
 use super::weights::{Converted, check_finite, is_safetensors, to_networks_type};
-use super::{PaperDiscriminator, PaperGenerator, PatchDiscriminator, UNetGenerator};
+use super::{
+    PaperDiscriminator, PaperGenerator, PatchDiscriminator, ResNetGenerator, UNetGenerator,
+};
 use crate::error::{Error, Result};
 
 /// A network whose parameters can be named as in the PyTorch reference.
@@ -21,6 +23,12 @@ pub trait TorchImport: ModuleSnapshot + burn::module::Module {
 impl TorchImport for UNetGenerator {
     fn torch_names(&self) -> Vec<(String, String)> {
         UNetGenerator::torch_names(self)
+    }
+}
+
+impl TorchImport for ResNetGenerator {
+    fn torch_names(&self) -> Vec<(String, String)> {
+        ResNetGenerator::torch_names(self)
     }
 }
 
@@ -132,6 +140,7 @@ fn has_prefix(path: &Path, prefix: &str) -> Result<bool> {
 fn load_generator(g: &mut super::Generator, path: &Path, prefix: &str) -> Result<Converted> {
     match g {
         super::Generator::UNet(n) => load_torch_weights(n, path, prefix),
+        super::Generator::ResNet(n) => load_torch_weights(n, path, prefix),
         super::Generator::Paper(n) => load_torch_weights(n, path, prefix),
     }
 }

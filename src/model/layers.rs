@@ -126,7 +126,23 @@ impl WeightInit {
         bias: bool,
         device: &Device,
     ) -> Conv2d {
-        let mut config = Conv2dConfig::new([cin, cout], [4, 4])
+        self.conv(cin, cout, 4, stride, padding, bias, device)
+    }
+
+    /// A `kernel`x`kernel` convolution `cin -> cout` with the given stride and symmetric zero
+    /// padding.
+    #[allow(clippy::too_many_arguments)]
+    pub fn conv(
+        self,
+        cin: usize,
+        cout: usize,
+        kernel: usize,
+        stride: usize,
+        padding: usize,
+        bias: bool,
+        device: &Device,
+    ) -> Conv2d {
+        let mut config = Conv2dConfig::new([cin, cout], [kernel, kernel])
             .with_stride([stride, stride])
             .with_padding(burn::nn::PaddingConfig2d::Explicit(
                 padding, padding, padding, padding,

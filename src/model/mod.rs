@@ -1,6 +1,7 @@
 //! The networks: a U-Net generator and PatchGAN discriminator ("unet", pix2pix's and
-//! CycleGAN's), and the paper's encoder-decoder generator and feature-returning discriminator
-//! ("paper"); both as `reference/discogan_torch.py` writes them.
+//! CycleGAN's), CycleGAN's ResNet generator with the same PatchGAN ("resnet"), and the paper's
+//! encoder-decoder generator and feature-returning discriminator ("paper"); all as
+//! `reference/discogan_torch.py` writes them.
 
 mod cycle;
 mod export;
@@ -8,6 +9,7 @@ mod import;
 mod layers;
 mod paper;
 mod patchgan;
+mod resnet;
 mod unet;
 mod weights;
 
@@ -17,6 +19,7 @@ pub use import::{Imported, TorchImport, import_torch, load_torch_weights};
 pub use layers::{BatchNorm2d, WeightInit};
 pub use paper::{PaperDiscriminator, PaperDiscriminatorOutput, PaperGenerator, PaperNetConfig};
 pub use patchgan::{PatchDiscriminator, PatchDiscriminatorConfig};
+pub use resnet::{ResNetGenerator, ResNetGeneratorConfig};
 pub use unet::{UNetGenerator, UNetGeneratorConfig};
 pub use weights::{Converted, TensorProblem, check_finite, to_networks_type};
 
@@ -35,6 +38,9 @@ pub enum Architecture {
     #[default]
     #[serde(alias = "seed")]
     Unet,
+    /// CycleGAN's ResNet generator (residual blocks between two downsamplings and two
+    /// upsamplings, no skip around them) and the PatchGAN discriminator; images in [-1, 1].
+    Resnet,
     /// The paper's conv encoder-decoder generator and BatchNorm discriminator; images in [0, 1].
     Paper,
 }
@@ -43,7 +49,7 @@ impl Architecture {
     /// The pixel range the generator's output lives in (and its input is expected in).
     pub fn pixel_range(self) -> (f32, f32) {
         match self {
-            Architecture::Unet => (-1.0, 1.0),
+            Architecture::Unet | Architecture::Resnet => (-1.0, 1.0),
             Architecture::Paper => (0.0, 1.0),
         }
     }
@@ -63,6 +69,9 @@ pub struct ModelConfig {
     pub width: usize,
     /// Dropout of the U-Net's inner blocks (unet only).
     pub dropout: f64,
+    /// Residual blocks of the ResNet generator (resnet only); unset: CycleGAN's choice, 6 up
+    /// to 128 px and 9 above.
+    pub residual_blocks: Option<usize>,
     /// Standard deviation of the paper nets' N(0, std) initialisation.
     pub init_std: f64,
 }
@@ -77,6 +86,7 @@ impl Default for ModelConfig {
             image_size: unet.image_size,
             width: unet.width,
             dropout: unet.dropout,
+            residual_blocks: None,
             init_std: PaperNetConfig::new(3, 64).init_std,
         }
     }
@@ -87,6 +97,15 @@ impl ModelConfig {
         UNetGeneratorConfig::new(self.channels, self.image_size)
             .with_width(self.width)
             .with_dropout(self.dropout)
+    }
+
+    fn resnet(&self) -> ResNetGeneratorConfig {
+        ResNetGeneratorConfig::new(self.channels, self.image_size)
+            .with_width(self.width)
+            .with_residual_blocks(
+                self.residual_blocks
+                    .unwrap_or_else(|| ResNetGeneratorConfig::default_blocks(self.image_size)),
+            )
     }
 
     fn patch(&self) -> PatchDiscriminatorConfig {
@@ -106,6 +125,10 @@ impl ModelConfig {
                 self.unet().validate()?;
                 self.patch().validate()
             }
+            Architecture::Resnet => {
+                self.resnet().validate()?;
+                self.patch().validate()
+            }
             Architecture::Paper => self.paper().validate(),
         }
     }
@@ -114,6 +137,7 @@ impl ModelConfig {
     pub fn init_generator(&self, device: &Device) -> Result<Generator> {
         Ok(match self.architecture {
             Architecture::Unet => Generator::UNet(self.unet().init(device)?),
+            Architecture::Resnet => Generator::ResNet(self.resnet().init(device)?),
             Architecture::Paper => Generator::Paper(self.paper().init_generator(device)?),
         })
     }
@@ -121,7 +145,9 @@ impl ModelConfig {
     /// Builds one discriminator.
     pub fn init_discriminator(&self, device: &Device) -> Result<Discriminator> {
         Ok(match self.architecture {
-            Architecture::Unet => Discriminator::Patch(self.patch().init(device)?),
+            Architecture::Unet | Architecture::Resnet => {
+                Discriminator::Patch(self.patch().init(device)?)
+            }
             Architecture::Paper => Discriminator::Paper(self.paper().init_discriminator(device)?),
         })
     }
@@ -178,6 +204,8 @@ pub(crate) fn check_dropout(p: f64) -> Result<()> {
 pub enum Generator {
     /// The U-Net (`UNetGenerator` of `reference/discogan_torch.py`).
     UNet(UNetGenerator),
+    /// The ResNet generator (`GeneratorResNet` of `reference/discogan_torch.py`).
+    ResNet(ResNetGenerator),
     /// The paper's encoder-decoder.
     Paper(PaperGenerator),
 }
@@ -187,6 +215,7 @@ impl Generator {
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         match self {
             Generator::UNet(g) => g.forward(x),
+            Generator::ResNet(g) => g.forward(x),
             Generator::Paper(g) => g.forward(x),
         }
     }

@@ -92,12 +92,13 @@ pub fn assert_loss_close(what: &str, actual: f32, expected: f32) {
     );
 }
 
-/// Gradients: within 1e-3 x max(largest |grad| of that tensor, 1e-4) (MANIFEST.md).
-pub fn assert_grad_close(what: &str, actual: &[f32], expected: &[f32]) {
+/// Gradients: within 1e-3 x max(largest |grad| of that tensor, `floor`) (MANIFEST.md: 1e-4,
+/// and 1e-3 for the ResNet fixtures, whose zero gradients show as noise up to 4e-7).
+pub fn assert_grad_close(what: &str, actual: &[f32], expected: &[f32], floor: f32) {
     let (diff, scale) = max_diff(actual, expected);
     assert!(
-        diff <= 1e-3 * scale.max(1e-4),
-        "{what}: max |diff| {diff:e} exceeds 1e-3 x max({scale:e}, 1e-4)"
+        diff <= 1e-3 * scale.max(floor),
+        "{what}: max |diff| {diff:e} exceeds 1e-3 x max({scale:e}, {floor:e})"
     );
 }
 

@@ -14,7 +14,7 @@ mod upsample_conv;
 
 pub use adam::FusedAdam;
 pub use norm_act::{instance_norm_act, leaky_relu};
-pub use upsample_conv::upsample2x_conv4;
+pub use upsample_conv::{upsample_nearest2x, upsample2x_conv4};
 
 use burn::tensor::{DType, Device, Tensor};
 

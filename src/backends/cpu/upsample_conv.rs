@@ -54,10 +54,10 @@ pub fn upsample2x_conv4(x: Tensor<4>, weight: Tensor<4>, bias: Option<Tensor<1>>
 }
 
 /// Nearest-neighbour upsampling by two, as PyTorch's `Upsample(scale_factor=2)`: what
-/// [`upsample2x_conv4`] avoids building, and what its test composes it from.
+/// [`upsample2x_conv4`] avoids building, and what its test composes it from; the ResNet
+/// generator's upsampling. Tensor operations only, so on every backend.
 /// [batch, c, h, w] -> [batch, c, 2h, 2w]
-#[cfg(test)]
-fn upsample_nearest2x(x: Tensor<4>) -> Tensor<4> {
+pub fn upsample_nearest2x(x: Tensor<4>) -> Tensor<4> {
     let [n, c, h, w] = x.dims();
     x.reshape([n, c, h, 1, w, 1])
         .expand([n, c, h, 2, w, 2])
