@@ -8,6 +8,7 @@ use burn::tensor::{Device, Distribution, Tensor};
 use serde::Serialize;
 
 use crate::config::{Config, Preset, Schedule};
+use crate::cpu::Cpu;
 use crate::error::Result;
 use crate::train::Trainer;
 
@@ -41,7 +42,7 @@ pub struct BenchResult {
     /// The implementation.
     #[serde(rename = "impl")]
     pub implementation: String,
-    /// `unet` or `paper`.
+    /// The networks timed (`model.architecture`): `unet`, `resnet` or `paper`.
     pub arch: String,
     /// Images per domain per iteration.
     pub batch: usize,
@@ -65,6 +66,9 @@ pub struct BenchResult {
     pub peak_rss_mb: f64,
     /// Translation (one generator, inference mode) throughput.
     pub translate_images_per_s: f64,
+    /// The CPU it ran on: its model name and vector extensions ([`Cpu::summary`]), so that
+    /// every figure names the machine it was measured on.
+    pub cpu: String,
 }
 
 fn round(x: f64, digits: i32) -> f64 {
@@ -161,10 +165,7 @@ pub fn bench(options: &BenchOptions) -> Result<BenchResult> {
     let translate_med = median(&mut translate_times);
     Ok(BenchResult {
         implementation: format!("discogan-{} (burn 0.22)", env!("CARGO_PKG_VERSION")),
-        arch: match options.preset {
-            Preset::Unet => "unet".into(),
-            Preset::Paper => "paper".into(),
-        },
+        arch: config.model.architecture.name().into(),
         batch: config.train.batch_size,
         size,
         width: config.model.width,
@@ -176,5 +177,6 @@ pub fn bench(options: &BenchOptions) -> Result<BenchResult> {
         images_per_s: round(config.train.batch_size as f64 / (med / 1000.0), 2),
         peak_rss_mb: round(peak_rss_mb(), 0),
         translate_images_per_s: round(config.train.batch_size as f64 / translate_med.max(1e-9), 2),
+        cpu: Cpu::this_machine().summary(),
     })
 }

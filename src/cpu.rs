@@ -123,10 +123,21 @@ mod tests {
         assert_eq!(cpu.model, "Intel(R) Xeon(R) Processor");
         assert_eq!(
             cpu.features,
-            ["fma", "avx2", "avx512f", "avx512bw", "avx512vl", "avx512_fp16", "amx_tile"]
+            [
+                "fma",
+                "avx2",
+                "avx512f",
+                "avx512bw",
+                "avx512vl",
+                "avx512_fp16",
+                "amx_tile"
+            ]
         );
         assert_eq!(cpu.logical, 2);
-        assert!(cpu.summary().starts_with("Intel(R) Xeon(R) Processor (2 logical; fma avx2"));
+        assert!(
+            cpu.summary()
+                .starts_with("Intel(R) Xeon(R) Processor (2 logical; fma avx2")
+        );
 
         let epyc = "processor : 0\nmodel name : AMD EPYC 7B13\nflags : fma avx2 sse4a\n";
         let cpu = Cpu::from_cpuinfo(epyc);

@@ -1,7 +1,7 @@
 //! DiscoGAN: learning to translate images between two domains from unpaired examples
 //! (Kim et al., ICML 2017), on burn.
 //!
-//! - [`model`]: the networks (U-Net and PatchGAN; the paper's nets).
+//! - [`model`]: the networks (U-Net, ResNet and PatchGAN; the paper's nets).
 //! - [`loss`]: every equation of the objective.
 //! - [`config`]: the configuration and its presets.
 //! - [`rundir`]: the run folder (layout, lock, atomic writes, checkpoints).
@@ -15,6 +15,7 @@ pub mod atomic;
 pub mod backends;
 pub mod bench;
 pub mod config;
+pub mod cpu;
 pub mod data;
 pub mod error;
 pub mod eval;

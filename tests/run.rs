@@ -48,6 +48,90 @@ fn paper_preset_resumes_exactly_too() {
     assert_same_state(&whole, &split);
 }
 
+/// A small run of the ResNet generator at a side that is not a power of two.
+fn resnet_config(iterations: u64) -> Config {
+    let mut c = small_config(iterations);
+    c.model.architecture = discogan::model::Architecture::Resnet;
+    c.model.image_size = 40;
+    c.model.residual_blocks = Some(2);
+    c
+}
+
+#[test]
+fn resnet_runs_resume_exactly_and_round_trip_through_pytorch_names() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (whole, split) = (tmp.path().join("whole"), tmp.path().join("split"));
+    run_in_process(&resnet_config(4), &whole, false);
+    run_in_process(&resnet_config(2), &split, false);
+    run_in_process(&resnet_config(4), &split, true);
+    assert_same_state(&whole, &split);
+    let config = std::fs::read_to_string(whole.join("config.toml")).unwrap();
+    assert!(
+        config.contains("architecture = \"resnet\"") && config.contains("residual_blocks = 2"),
+        "{config}"
+    );
+
+    // Export with PyTorch's names, import into a new run: the same translations.
+    let weights = tmp.path().join("weights.safetensors");
+    let mut cmd = binary();
+    cmd.arg("export").arg(&whole).arg("--out").arg(&weights);
+    succeed(cmd);
+    let imported = tmp.path().join("imported");
+    let mut cmd = binary();
+    cmd.arg("import")
+        .arg("--weights")
+        .arg(&weights)
+        .arg("--out")
+        .arg(&imported);
+    for setting in [
+        "model.architecture=resnet",
+        "model.residual_blocks=2",
+        "model.width=4",
+        "model.image_size=40",
+    ] {
+        cmd.arg("--set").arg(setting);
+    }
+    succeed(cmd);
+    let input = discogan::data::list_images(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("data/emoji/testA"),
+    )
+    .unwrap()
+    .remove(0);
+    let translated = |run: &Path, out: &str| {
+        let out = tmp.path().join(out);
+        let mut cmd = binary();
+        cmd.arg("translate")
+            .arg(run)
+            .arg("--a2b")
+            .arg(&input)
+            .arg("--out")
+            .arg(&out);
+        succeed(cmd);
+        let name = input.file_name().unwrap();
+        image::open(out.join(name)).unwrap().to_rgb8()
+    };
+    assert!(translated(&whole, "a") == translated(&imported, "b"));
+
+    // Weights of another block count are refused, naming the file.
+    let mut cmd = binary();
+    cmd.arg("import")
+        .arg("--weights")
+        .arg(&weights)
+        .arg("--out")
+        .arg(tmp.path().join("three"));
+    for setting in [
+        "model.architecture=resnet",
+        "model.residual_blocks=3",
+        "model.width=4",
+        "model.image_size=40",
+    ] {
+        cmd.arg("--set").arg(setting);
+    }
+    let out = cmd.output().unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("weights.safetensors"));
+}
+
 /// `config(4)` on two replicas of the default device equals `config(2)` and a resume to 4, bit
 /// for bit, and differs from one device alone.
 fn data_parallel_resumes_exactly(config: impl Fn(u64) -> Config) {
@@ -506,10 +590,12 @@ fn bench_prints_one_json_line_in_the_reference_shape() {
         "ms_max",
         "images_per_s",
         "peak_rss_mb",
+        "cpu",
     ] {
         assert!(line.get(key).is_some(), "missing {key} in {line}");
     }
     assert_eq!(line["arch"], "unet");
+    assert!(line["cpu"].as_str().unwrap().contains("logical"), "{line}");
     assert!(line["ms_min"].as_f64() <= line["ms_per_iter_median"].as_f64());
     assert!(line["ms_per_iter_median"].as_f64() <= line["ms_max"].as_f64());
 
@@ -534,6 +620,25 @@ fn bench_prints_one_json_line_in_the_reference_shape() {
     ]);
     let line: serde_json::Value = serde_json::from_str(succeed(cmd).trim()).unwrap();
     assert_eq!(line["width"], 2);
+    // The architecture named is the one timed, also when set after the preset.
+    let mut cmd = binary();
+    cmd.args([
+        "bench",
+        "--batch",
+        "2",
+        "--size",
+        "32",
+        "--width",
+        "2",
+        "--iters",
+        "1",
+        "--warmup",
+        "0",
+        "--set",
+        "model.architecture=resnet",
+    ]);
+    let line: serde_json::Value = serde_json::from_str(succeed(cmd).trim()).unwrap();
+    assert_eq!(line["arch"], "resnet");
     let mut cmd = binary();
     cmd.args(["bench", "--set", "objective.no_such_key=1"]);
     let out = cmd.output().unwrap();

@@ -46,6 +46,15 @@ pub enum Architecture {
 }
 
 impl Architecture {
+    /// The name `model.architecture` takes.
+    pub fn name(self) -> &'static str {
+        match self {
+            Architecture::Unet => "unet",
+            Architecture::Resnet => "resnet",
+            Architecture::Paper => "paper",
+        }
+    }
+
     /// The pixel range the generator's output lives in (and its input is expected in).
     pub fn pixel_range(self) -> (f32, f32) {
         match self {

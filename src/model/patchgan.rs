@@ -15,7 +15,7 @@ use crate::backends::cpu::{instance_norm_act, leaky_relu};
 pub struct PatchDiscriminatorConfig {
     /// Image channels (1, 3 or 4).
     pub channels: usize,
-    /// Image side in pixels (a power of two, at least 32).
+    /// Image side in pixels: a multiple of 8 (three stride-2 blocks), at least 32.
     pub image_size: usize,
     /// Base channel width (the reference's: 64).
     #[config(default = 64)]
@@ -26,7 +26,18 @@ impl PatchDiscriminatorConfig {
     /// Checks the configuration without building anything.
     pub fn validate(&self) -> crate::Result<()> {
         super::check_channels(self.channels)?;
-        super::check_size(self.image_size, 32, "the PatchGAN needs at least 32 px")?;
+        // Three halvings and a size-keeping head: any multiple of 8 (the U-Net and the
+        // paper's nets ask for powers of two themselves; the ResNet takes multiples of 4).
+        if !self.image_size.is_multiple_of(8) || !(32..=4096).contains(&self.image_size) {
+            return Err(crate::error::Error::config(
+                "model.image_size",
+                format!(
+                    "the PatchGAN needs a multiple of 8 from 32 to 4096 (three stride-2 \
+                     blocks), got {}",
+                    self.image_size
+                ),
+            ));
+        }
         super::check_width(self.width)
     }
 

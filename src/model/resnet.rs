@@ -49,7 +49,7 @@ impl ResNetGeneratorConfig {
         super::check_channels(self.channels)?;
         // Two stride-2 convs and two x2 upsamplings give back the input size for multiples of
         // 4; the residual blocks' reflection padding needs a bottleneck of at least 2 px.
-        if self.image_size % 4 != 0 || !(8..=4096).contains(&self.image_size) {
+        if !self.image_size.is_multiple_of(4) || !(8..=4096).contains(&self.image_size) {
             return Err(Error::config(
                 "model.image_size",
                 format!(

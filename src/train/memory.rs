@@ -127,12 +127,25 @@ mod tests {
 
     #[test]
     fn the_parameter_count_is_exact_at_the_real_width() {
-        for preset in [Preset::Unet, Preset::Paper] {
-            let mut config = Config::preset(preset);
+        let resnet = {
+            let mut config = Config::preset(Preset::Unet);
+            config.model.architecture = crate::model::Architecture::Resnet;
+            config
+        };
+        for mut config in [
+            Config::preset(Preset::Unet),
+            resnet,
+            Config::preset(Preset::Paper),
+        ] {
             config.model.width = 16;
             config.model.image_size = 64;
             let built = parameters_at(&config.model, 16).unwrap();
-            assert_eq!(parameter_count(&config.model).unwrap(), built, "{preset:?}");
+            let architecture = config.model.architecture;
+            assert_eq!(
+                parameter_count(&config.model).unwrap(),
+                built,
+                "{architecture:?}"
+            );
         }
     }
 
