@@ -55,6 +55,10 @@ pub struct ObjectiveConfig {
     pub schedule: Schedule,
     /// The k of [`Schedule::Alternate`].
     pub update_interval: u64,
+    /// Differentiable augmentation of every image the discriminators see
+    /// ([`crate::augment`]): a comma-separated list of `color`, `translation`, `cutout`;
+    /// empty: off.
+    pub diff_augment: String,
 }
 
 impl Default for ObjectiveConfig {
@@ -73,6 +77,7 @@ impl Default for ObjectiveConfig {
             gan_curriculum: 10_000,
             schedule: Schedule::Every,
             update_interval: 3,
+            diff_augment: String::new(),
         }
     }
 }
@@ -271,6 +276,7 @@ impl Config {
             non_negative("objective.lambda_pixelwise", weight)?;
         }
         non_negative("objective.lambda_identity", o.lambda_identity)?;
+        crate::augment::Policy::parse(&o.diff_augment)?;
         non_negative("objective.hinge_margin", f64::from(o.hinge_margin))?;
         unit_interval("objective.starting_rate", o.starting_rate)?;
         unit_interval("objective.default_rate", o.default_rate)?;

@@ -11,6 +11,7 @@
 #![warn(missing_docs)]
 
 pub mod atomic;
+pub mod augment;
 #[doc(hidden)]
 pub mod backends;
 pub mod bench;

@@ -48,6 +48,33 @@ fn paper_preset_resumes_exactly_too() {
     assert_same_state(&whole, &split);
 }
 
+#[test]
+fn augmented_runs_resume_exactly() {
+    // DiffAugment draws from (seed, iteration, call, image): nothing to save, and a resume
+    // augments as the uninterrupted run did.
+    let config = |iterations| {
+        let mut c = small_config(iterations);
+        c.objective.diff_augment = "color,translation,cutout".into();
+        c
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let (whole, split, plain) = (
+        tmp.path().join("whole"),
+        tmp.path().join("split"),
+        tmp.path().join("plain"),
+    );
+    run_in_process(&config(4), &whole, false);
+    run_in_process(&config(2), &split, false);
+    run_in_process(&config(4), &split, true);
+    assert_same_state(&whole, &split);
+    run_in_process(&small_config(4), &plain, false);
+    assert_ne!(
+        final_state(&whole),
+        final_state(&plain),
+        "the augmentation changed nothing"
+    );
+}
+
 /// A small run of the ResNet generator at a side that is not a power of two.
 fn resnet_config(iterations: u64) -> Config {
     let mut c = small_config(iterations);

@@ -379,6 +379,16 @@ fn largest_difference(a: &BTreeMap<String, Vec<f32>>, b: &BTreeMap<String, Vec<f
 
 #[test]
 fn two_devices_with_half_batches_train_as_one_device_with_the_whole_batch() {
+    two_devices_train_as_one("");
+}
+
+#[test]
+fn two_devices_augment_as_one_device() {
+    // DiffAugment draws each image's parameters by its index in the whole batch.
+    two_devices_train_as_one("color,translation,cutout");
+}
+
+fn two_devices_train_as_one(diff_augment: &str) {
     // The U-Net and PatchGAN normalise per image (InstanceNorm), so the two halves of a batch
     // on two replicas give the whole batch's losses and gradients. No dropout: its masks are
     // drawn per slice.
@@ -393,6 +403,7 @@ fn two_devices_with_half_batches_train_as_one_device_with_the_whole_batch() {
     let mut config = small(Preset::Unet);
     config.model.dropout = 0.0;
     config.train.batch_size = 8;
+    config.objective.diff_augment = diff_augment.into();
     let device = Device::default().autodiff();
     device.seed(11);
     let mut state = Trainer::new(config.clone().validated().unwrap(), &device).unwrap();
@@ -501,6 +512,47 @@ fn translation(t: &Trainer) -> BTreeMap<String, Vec<f32>> {
         "fake_b".to_string(),
         fake.into_data().try_to_vec::<f32>().unwrap(),
     )])
+}
+
+#[test]
+fn augmentation_changes_what_the_discriminators_see_and_the_gradient_reaches_the_generators() {
+    // One iteration from the same state, with and without DiffAugment: the discriminators'
+    // losses and gradients differ, and the generators' gradient is there and differs too (it
+    // flows back through the augmented fakes).
+    let mut config = small(Preset::Unet);
+    config.model.dropout = 0.0;
+    config.train.batch_size = 8;
+    let device = Device::default().autodiff();
+    device.seed(13);
+    let start = Trainer::new(config.clone().validated().unwrap(), &device).unwrap();
+    let (plain_losses, plain) = step_on(&mut copy_on(&start, 1), 0);
+    let mut augmented_config = config.clone();
+    augmented_config.objective.diff_augment = "color,translation,cutout".into();
+    let augmented_start = Trainer::from_networks(
+        augmented_config.validated().unwrap(),
+        start.generators.valid().train(),
+        start.discriminators.valid().train(),
+    )
+    .unwrap();
+    let (augmented_losses, augmented) = step_on(&mut copy_on(&augmented_start, 1), 0);
+    let (x, y) = (
+        plain_losses.get("loss_d").unwrap(),
+        augmented_losses.get("loss_d").unwrap(),
+    );
+    assert!((x - y).abs() > 1e-4, "loss_d: {x} plain, {y} augmented");
+    for ((side, p), (_, a)) in plain.seen.iter().zip(&augmented.seen) {
+        let scale = a.values().flatten().fold(0.0f32, |m, v| m.max(v.abs()));
+        assert!(scale > 0.0, "{side:?}: no gradient");
+        assert!(
+            largest_difference(p, a) > 1e-3,
+            "{side:?}: the augmentation did not change the gradient"
+        );
+    }
+    // A policy that does not exist is a configuration error naming the key.
+    let mut bad = config;
+    bad.objective.diff_augment = "color,zoom".into();
+    let err = bad.validated().unwrap_err().to_string();
+    assert!(err.contains("objective.diff_augment"), "{err}");
 }
 
 #[test]

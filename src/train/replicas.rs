@@ -82,6 +82,7 @@ impl Devices {
             return vec![Shard {
                 real_a,
                 real_b,
+                first: 0,
                 weight: None,
             }];
         }
@@ -91,6 +92,7 @@ impl Devices {
             .map(|(device, ((start_a, len_a), (start_b, len_b)))| Shard {
                 real_a: real_a.clone().narrow(0, start_a, len_a).to_device(device),
                 real_b: real_b.clone().narrow(0, start_b, len_b).to_device(device),
+                first: start_a,
                 weight: Some(len_a as f32 / batch_a as f32),
             })
             .collect()
@@ -137,6 +139,9 @@ pub(crate) struct Shard {
     pub real_a: Tensor<4>,
     /// [batch / devices, channels, h, w], on the device.
     pub real_b: Tensor<4>,
+    /// The index of the slice's first image in the whole batch (what per-image random draws
+    /// are keyed by, so that a split batch draws as the whole one).
+    pub first: usize,
     /// The slice's share of the batch, by which its loss is multiplied; `None` on one device.
     pub weight: Option<f32>,
 }

@@ -9,6 +9,7 @@ use burn::tensor::{Device, Tensor};
 
 use super::ema;
 use super::replicas::{Devices, Shard};
+use crate::augment::{self, Policy};
 use crate::backends::cpu::FusedAdam;
 use crate::config::{Config, ObjectiveKind, Schedule, ValidConfig};
 use crate::error::{Error, Result};
@@ -133,7 +134,23 @@ struct Images {
     real_a: Tensor<4>,
     /// [batch, channels, size, size]
     real_b: Tensor<4>,
+    /// The index of the first image in the whole batch (see [`Shard::first`]).
+    first: usize,
     cycle: Cycle,
+}
+
+/// Which images a discriminator is shown, and in which step: each such call of an iteration
+/// draws its own augmentation ([`crate::augment`]).
+#[derive(Clone, Copy)]
+enum Shown {
+    /// The real images of its domain, in the discriminators' step.
+    RealToTrain,
+    /// The (detached) fakes, in the discriminators' step.
+    FakeToTrain,
+    /// The real images, in the generators' step (the paper objective's feature matching).
+    RealToFool,
+    /// The fakes, in the generators' step.
+    FakeToFool,
 }
 
 /// One direction's images, e.g. A→B: `a` (source), `G_AB(a)` (fake, judged by D_B against `b`,
@@ -192,6 +209,8 @@ pub struct Trainer {
     averaged: Option<Generators>,
     /// The devices that share each batch (`--devices`); `None`: the networks' own device alone.
     devices: Option<Devices>,
+    /// `objective.diff_augment`, read.
+    augment: Policy,
     config: ValidConfig,
     iteration: u64,
 }
@@ -213,6 +232,7 @@ impl Trainer {
         let o = &config.optimizer;
         let adam = FusedAdam::new(o.beta1, o.beta2, o.epsilon, o.weight_decay);
         let averaged = (config.train.ema_decay > 0.0).then(|| generators.valid());
+        let augment = Policy::parse(&config.objective.diff_augment)?;
         Ok(Self {
             generators,
             discriminators,
@@ -220,6 +240,7 @@ impl Trainer {
             optim_d: ModuleOptimizer::from(adam),
             averaged,
             devices: None,
+            augment,
             config,
             iteration: 0,
         })
@@ -395,8 +416,20 @@ impl Trainer {
         Images {
             real_a,
             real_b,
+            first: shard.first,
             cycle,
         }
+    }
+
+    /// `x` as the discriminator of `direction`'s target domain is shown it (`shown`):
+    /// augmented by `objective.diff_augment`, with draws of this run, iteration and call.
+    fn shown(&self, x: Tensor<4>, direction: Direction, shown: Shown, first: usize) -> Tensor<4> {
+        if self.augment.is_off() {
+            return x;
+        }
+        let call = 2 * shown as u64 + u64::from(direction == Direction::BToA);
+        let keys = [self.config.train.seed, 0xda, self.iteration, call];
+        augment::augment(x, &self.augment, &keys, first)
     }
 
     /// The discriminators' loss: each judges the real images of its domain and the (detached)
@@ -410,9 +443,12 @@ impl Trainer {
         let o = &self.config.objective;
         let halves = images.directions().map(|x| {
             let judge = discriminators.judge_of(x.direction);
-            let on_real = judge.forward(x.target.clone()).logits;
+            let (dir, first) = (x.direction, images.first);
+            let real = self.shown(x.target.clone(), dir, Shown::RealToTrain, first);
+            let on_real = judge.forward(real).logits;
             // Detached: this loss trains the discriminators only.
-            let on_fake = judge.forward(x.fake.clone().detach()).logits;
+            let fake = self.shown(x.fake.clone().detach(), dir, Shown::FakeToTrain, first);
+            let on_fake = judge.forward(fake).logits;
             loss::discriminator_half(o.gan_loss, on_real, on_fake)
         });
         let loss_d = loss::discriminator_loss(o.kind, halves);
@@ -466,7 +502,8 @@ impl Trainer {
         };
         let directions = images.directions();
         let fool = |x: &DirectionImages| {
-            let on_fake = judges.judge_of(x.direction).forward(x.fake.clone()).logits;
+            let fake = self.shown(x.fake.clone(), x.direction, Shown::FakeToFool, images.first);
+            let on_fake = judges.judge_of(x.direction).forward(fake).logits;
             loss::gan(o.gan_loss, on_fake, 1.0)
         };
         let terms = WeightedTerms {
@@ -500,8 +537,10 @@ impl Trainer {
         let per_direction = images.directions().map(|x| {
             let [gan_name, fm_name, cycle_name] = paper_names(x.direction);
             let judge = judges.judge_of(x.direction);
-            let on_real = judge.forward(x.target.clone());
-            let on_fake = judge.forward(x.fake.clone());
+            let (dir, first) = (x.direction, images.first);
+            let on_real =
+                judge.forward(self.shown(x.target.clone(), dir, Shown::RealToFool, first));
+            let on_fake = judge.forward(self.shown(x.fake.clone(), dir, Shown::FakeToFool, first));
             let gan = loss::gan(o.gan_loss, on_fake.logits, 1.0);
             let fm = loss::feature_matching(&on_real.features, &on_fake.features)
                 .unwrap_or_else(|| gan.zeros_like());
