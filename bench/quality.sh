@@ -56,6 +56,7 @@ p = sorted(pathlib.Path(sys.argv[1]).iterdir())[0]; print(Image.open(p).size[0])
 cargo build --release --quiet
 bin=target/release/discogan
 mkdir -p "$out"
+out=$(realpath "$out")
 common=(--set "model.width=$width" --set "train.batch_size=$batch" --set "model.image_size=$size")
 
 # discogan eval's report of RUN as one table row: NAME SEED ITERATIONS and the scores.
@@ -93,11 +94,11 @@ for seed in $(seq 0 $((seeds - 1))); do
     name="torch-$arch" run="$out/torch-$arch-seed$seed"
     rm -rf "$run" "$run.torch"
     (cd reference && "$python" train_torch.py --data "$data" --minutes "$minutes" \
-      --out "../$run.torch" --arch "$arch" --width "$width" --size "$size" --batch "$batch" \
+      --out "$run.torch" --arch "$arch" --width "$width" --size "$size" --batch "$batch" \
       --seed "$seed" --threads "$threads") > "$run.log" 2>&1 || { cat "$run.log"; exit 1; }
     arch_sets=(--set "model.architecture=$arch")
     [ "$arch" = unet ] && arch_sets=()
-    "$bin" import --weights "$run.torch/weights.safetensors" --out "$run" --data "$data" \
+    "$bin" import --weights "$run.torch/weights.safetensors" --out "$run" --set "data.root=$data" \
       "${common[@]}" "${arch_sets[@]}" > /dev/null
     "$bin" eval "$run" --a "$data/testA" --b "$data/testB" --json "$run/eval.json" > /dev/null
     iterations=$("$python" -c "import json,sys; print(json.load(open(sys.argv[1]))['iterations'])" \
