@@ -1,7 +1,8 @@
 //! The ResNet generator's pieces timed apart, forward + backward on the CPU backend, at 64 px
 //! and batch 8: each convolution (with its padding), the reflection paddings, the upsampling
 //! and InstanceNorm + ReLU, so that the layers worth a fast path show (BENCHMARKS.md, "The
-//! ResNet generator on the CPU"). PyTorch's side: bench/resnet_layers.py.
+//! ResNet generator on the CPU"): burn's way and `padded_conv::conv`, what the network runs (which
+//! itself takes burn's way above its column limit). PyTorch's side: bench/resnet_layers.py.
 //!
 //! usage: RAYON_NUM_THREADS=2 cargo run --release --example resnet_layers [WIDTH]
 
@@ -12,6 +13,7 @@ use burn::nn::InstanceNormConfig;
 use burn::tensor::module::conv2d;
 use burn::tensor::ops::{ConvOptions, PadMode};
 use burn::tensor::{Device, Distribution, Tensor};
+use discogan::backends::cpu::padded_conv::{self, ConvSpec, Padding};
 use discogan::backends::cpu::{instance_norm_act, upsample_nearest2x};
 
 /// Best of five runs after one warm-up, in milliseconds.
@@ -47,10 +49,10 @@ fn main() -> anyhow::Result<()> {
         ("head 7x7", w, 64, 3, 7, 1, 0, 3, false, 1),
     ];
     println!(
-        "width {width}, batch {n}, forward + backward (ms): conv alone, its padding or \
-         upsampling alone, x count per generator"
+        "width {width}, batch {n}, forward + backward (ms): burn's conv alone + its padding or \
+         upsampling alone; padded_conv, both in one; x count per generator"
     );
-    let mut total = 0.0;
+    let (mut total, mut fused_total) = (0.0, 0.0);
     for (name, c_in, side, c_out, k, stride, zero, mirror, up, count) in convs {
         let x = random([n, c_in, side, side], &device).require_grad();
         let weight = (random([c_out, c_in, k, k], &device) * 0.05).require_grad();
@@ -71,8 +73,26 @@ fn main() -> anyhow::Result<()> {
         } else {
             0.0
         };
+        let spec = ConvSpec {
+            upsample: up,
+            pad: zero.max(mirror),
+            padding: if mirror > 0 {
+                Padding::Reflect
+            } else {
+                Padding::Zero
+            },
+            stride,
+        };
+        let fused = best_ms(|| {
+            let y = padded_conv::conv(x.clone(), weight.clone(), None, spec);
+            black_box(y.sum().backward());
+        });
         total += (conv + around) * count as f64;
-        println!("{name} {c_in}->{c_out} at {side}: {conv:.1} + {around:.1} (x {count})");
+        fused_total += fused * count as f64;
+        println!(
+            "{name} {c_in}->{c_out} at {side}: {conv:.1} + {around:.1}, padded_conv {fused:.1} \
+             (x {count})"
+        );
     }
     for (c, side, count) in [(w, 64, 2), (2 * w, 32, 2), (4 * w, 16, 14)] {
         let norm = InstanceNormConfig::new(c).with_affine(false).init(&device);
@@ -85,8 +105,9 @@ fn main() -> anyhow::Result<()> {
             );
         });
         total += ms * count as f64;
+        fused_total += ms * count as f64;
         println!("instance norm + ReLU {c} at {side}: {ms:.1} (x {count})");
     }
-    println!("sum for one generator: {total:.1} ms");
+    println!("sum for one generator: {total:.1} ms; with padded_conv: {fused_total:.1} ms");
     Ok(())
 }

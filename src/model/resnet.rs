@@ -12,11 +12,11 @@
 use burn::config::Config;
 use burn::module::Module;
 use burn::nn::{InstanceNorm, InstanceNormConfig, conv::Conv2d};
-use burn::tensor::ops::PadMode;
 use burn::tensor::{Device, Tensor, activation};
 
 use super::layers::WeightInit;
-use crate::backends::cpu::{instance_norm_act, upsample_nearest2x};
+use crate::backends::cpu::instance_norm_act;
+use crate::backends::cpu::padded_conv::{self, ConvSpec, Padding};
 use crate::error::Error;
 
 /// Configuration of [`ResNetGenerator`].
@@ -77,26 +77,22 @@ impl ResNetGeneratorConfig {
         self.validate()?;
         let init = WeightInit::TorchDefault;
         let w = self.width;
-        let conv_norm = |cin, cout, kernel, stride, padding| ConvNorm {
-            conv: init.conv(cin, cout, kernel, stride, padding, true, device),
+        // Each layer's padding, stride and upsampling are the forward pass's (`ConvSpec`):
+        // the convolutions themselves are built plain.
+        let conv_norm = |cin, cout, kernel| ConvNorm {
+            conv: init.conv(cin, cout, kernel, 1, 0, true, device),
             norm: instance_norm(cout, device),
         };
         Ok(ResNetGenerator {
-            stem: conv_norm(self.channels, w, 7, 1, 0),
-            downs: vec![
-                conv_norm(w, 2 * w, 3, 2, 1),
-                conv_norm(2 * w, 4 * w, 3, 2, 1),
-            ],
+            stem: conv_norm(self.channels, w, 7),
+            downs: vec![conv_norm(w, 2 * w, 3), conv_norm(2 * w, 4 * w, 3)],
             blocks: (0..self.residual_blocks)
                 .map(|_| ResidualBlock {
-                    first: conv_norm(4 * w, 4 * w, 3, 1, 0),
-                    second: conv_norm(4 * w, 4 * w, 3, 1, 0),
+                    first: conv_norm(4 * w, 4 * w, 3),
+                    second: conv_norm(4 * w, 4 * w, 3),
                 })
                 .collect(),
-            ups: vec![
-                conv_norm(4 * w, 2 * w, 3, 1, 1),
-                conv_norm(2 * w, w, 3, 1, 1),
-            ],
+            ups: vec![conv_norm(4 * w, 2 * w, 3), conv_norm(2 * w, w, 3)],
             head: init.conv(w, self.channels, 7, 1, 0, true, device),
         })
     }
@@ -109,10 +105,31 @@ fn instance_norm(channels: usize, device: &Device) -> InstanceNorm {
         .init(device)
 }
 
-/// PyTorch's `ReflectionPad2d(pad)` of [batch, c, h, w]: [batch, c, h + 2 pad, w + 2 pad].
-fn reflect(x: Tensor<4>, pad: usize) -> Tensor<4> {
-    x.pad([(pad, pad), (pad, pad)], PadMode::Reflect)
+/// PyTorch's `ReflectionPad2d(pad)` then the convolution.
+const fn reflected(pad: usize) -> ConvSpec {
+    ConvSpec {
+        upsample: false,
+        pad,
+        padding: Padding::Reflect,
+        stride: 1,
+    }
 }
+
+/// The downsamplings: stride 2, zero padding 1.
+const DOWN: ConvSpec = ConvSpec {
+    upsample: false,
+    pad: 1,
+    padding: Padding::Zero,
+    stride: 2,
+};
+
+/// The upsamplings: nearest x2, then zero padding 1.
+const UP: ConvSpec = ConvSpec {
+    upsample: true,
+    pad: 1,
+    padding: Padding::Zero,
+    stride: 1,
+};
 
 /// A convolution followed by InstanceNorm.
 #[derive(Module, Debug)]
@@ -122,11 +139,17 @@ pub struct ConvNorm {
 }
 
 impl ConvNorm {
-    /// Conv, InstanceNorm, then ReLU when `relu` (else the normalised values as they are).
-    fn forward(&self, x: Tensor<4>, relu: bool) -> Tensor<4> {
+    /// Conv (with what `spec` says surrounds it), InstanceNorm, then ReLU when `relu` (else the
+    /// normalised values as they are).
+    fn forward(&self, x: Tensor<4>, spec: ConvSpec, relu: bool) -> Tensor<4> {
         // A LeakyReLU of slope 0 is ReLU; of slope 1, the identity.
         let slope = if relu { 0.0 } else { 1.0 };
-        instance_norm_act(self.conv.forward(x), &self.norm, slope, None)
+        instance_norm_act(
+            padded_conv::forward(&self.conv, x, spec),
+            &self.norm,
+            slope,
+            None,
+        )
     }
 }
 
@@ -139,8 +162,8 @@ pub struct ResidualBlock {
 
 impl ResidualBlock {
     fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        let y = self.first.forward(reflect(x.clone(), 1), true);
-        x + self.second.forward(reflect(y, 1), false)
+        let y = self.first.forward(x.clone(), reflected(1), true);
+        x + self.second.forward(y, reflected(1), false)
     }
 }
 
@@ -158,17 +181,17 @@ impl ResNetGenerator {
     /// Translates a batch of images.
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         // [b, c, s, s] -> [b, w, s, s]
-        let x = self.stem.forward(reflect(x, 3), true);
+        let x = self.stem.forward(x, reflected(3), true);
         // -> [b, 4w, s/4, s/4]
-        let x = self.downs.iter().fold(x, |x, down| down.forward(x, true));
+        let x = self
+            .downs
+            .iter()
+            .fold(x, |x, down| down.forward(x, DOWN, true));
         let x = self.blocks.iter().fold(x, |x, block| block.forward(x));
         // -> [b, w, s, s]
-        let x = self
-            .ups
-            .iter()
-            .fold(x, |x, up| up.forward(upsample_nearest2x(x), true));
+        let x = self.ups.iter().fold(x, |x, up| up.forward(x, UP, true));
         // -> [b, c, s, s]
-        activation::tanh(self.head.forward(reflect(x, 3)))
+        activation::tanh(padded_conv::forward(&self.head, x, reflected(3)))
     }
 
     /// PyTorch state-dict prefixes (of the reference `GeneratorResNet`, whose layers are one

@@ -1,6 +1,7 @@
 //! The `flex` (CPU) backend's hand-written operations: the 4x4 stride-2 convolutions
 //! ([`conv4`]), InstanceNorm + activation (+ dropout) ([`norm_act`]), the U-Net's head
-//! ([`upsample2x_conv4`]) and Adam in one pass ([`FusedAdam`]). Each checks whether its fast
+//! ([`upsample2x_conv4`]), the ResNet's convolutions with their padding or upsampling
+//! ([`padded_conv`]) and Adam in one pass ([`FusedAdam`]). Each checks whether its fast
 //! path applies (`f32` tensors on `flex`) and otherwise composes burn's operations, so every
 //! other backend (wgpu, cuda) runs burn's.
 
@@ -10,6 +11,7 @@ pub mod conv4;
 #[cfg(test)]
 mod conv_check;
 mod norm_act;
+pub mod padded_conv;
 mod upsample_conv;
 
 pub use adam::FusedAdam;

@@ -119,6 +119,19 @@ pub fn from_channel_major(
     bias: Option<&[f32]>,
 ) -> Vec<f32> {
     let mut out = vec![0.0; x.len()];
+    from_channel_major_into(x, n, c, p, bias, &mut out);
+    out
+}
+
+/// [`from_channel_major`] into `out` ([n, c, p] values).
+pub fn from_channel_major_into(
+    x: &[f32],
+    n: usize,
+    c: usize,
+    p: usize,
+    bias: Option<&[f32]>,
+    out: &mut [f32],
+) {
     out.par_chunks_mut(p).enumerate().for_each(|(plane, dst)| {
         let (image, ch) = (plane / c, plane % c);
         let src = &x[ch * n * p + image * p..][..p];
@@ -127,7 +140,6 @@ pub fn from_channel_major(
             None => dst.copy_from_slice(src),
         }
     });
-    out
 }
 
 /// Adds `bias[ch]` to every pixel of channel `ch` of `x` [n, c, p], in place.

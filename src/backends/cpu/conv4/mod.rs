@@ -17,7 +17,7 @@
 //! reverse, so the two operations' backward passes are made of the same three pieces. Other
 //! backends, dtypes or odd sizes use burn's `conv2d` / `conv_transpose2d`.
 
-mod kernel;
+pub(super) mod kernel;
 
 use burn::backend::autodiff::{
     Autodiff,
