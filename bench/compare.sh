@@ -2,14 +2,15 @@
 # Times discogan and the PyTorch reference side by side on this machine, alternating runs, and
 # prints the speed ratio (PyTorch ms / discogan ms: above 1 means discogan is faster).
 #
-# usage: bench/compare.sh [--preset unet|paper] [--batch 8] [--size 64] [--width 64]
+# usage: bench/compare.sh [--preset unet|resnet|paper] [--batch 8] [--size 64] [--width 64]
 #                         [--iters 10] [--warmup 3] [--rounds 3] [--threads 2]
 #                         [--device cpu|cuda|wgpu]
 # The PyTorch side needs `pip install torch==2.13.0` (PYTHON picks the interpreter, default
 # python3). The discogan side is built here with --release (and --features cuda or wgpu for
 # --device cuda / wgpu; with wgpu, PyTorch runs on TORCH_DEVICE, default cuda);
 # BINS="path/a path/b" times those discogan binaries instead (e.g. two builds to compare), each
-# in every round, and prints a ratio for each.
+# in every round, and prints a ratio for each. `--preset resnet` is the unet preset with
+# model.architecture=resnet (PyTorch: bench_torch.py --arch resnet).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -34,10 +35,12 @@ if [ -z "${BINS:-}" ]; then
   BINS=target/release/discogan
 fi
 
+ours_preset=(--preset "$preset")
+[ "$preset" = resnet ] && ours_preset=(--preset unet --set model.architecture=resnet)
 out=$(mktemp)
 for r in $(seq "$rounds"); do
   for bin in $BINS; do
-    RAYON_NUM_THREADS=$threads "$bin" bench --preset "$preset" --batch "$batch" --size "$size" \
+    RAYON_NUM_THREADS=$threads "$bin" bench "${ours_preset[@]}" --batch "$batch" --size "$size" \
       --width "$width" --iters "$iters" --warmup "$warmup" --device "$ours_device" \
       | sed "s|^{|{\"bin\":\"$bin\",|" | tee -a "$out"
   done
@@ -58,7 +61,7 @@ for bin in dict.fromkeys(r["bin"] for r in runs if "bin" in r):
         "speed_ratio": round(med(torch, "ms_per_iter_median") / med(ours, "ms_per_iter_median"), 3),
         "discogan_peak_rss_mb": med(ours, "peak_rss_mb"), "torch_peak_rss_mb": med(torch, "peak_rss_mb"),
         "memory_ratio": round(med(ours, "peak_rss_mb") / med(torch, "peak_rss_mb"), 3),
-        "rounds": len(ours),
+        "rounds": len(ours), "cpu": ours[0].get("cpu", "unknown"),
     }))
 PY
 rm -f "$out"

@@ -1,6 +1,6 @@
 //! The data movement of [`super`]'s convolutions on plain slices, in parallel: im2col with the
 //! padding (zero or reflection) and the nearest x2 upsampling read in place, and its adjoint
-//! col2im.
+//! col2im; and for the output-side form, the taps' gather and its adjoint scatter.
 //!
 //! The input [n, c, h, w] is seen as a virtual image: upsampled by `up` (1 or 2), then padded
 //! by `pad` on every side (zeros, or the mirror image without the edge, as PyTorch's
@@ -179,6 +179,92 @@ pub fn col2im(cols: &[f32], g: Geometry, images: usize) -> Vec<f32> {
     x
 }
 
+/// The output-side form, for layers with fewer output than input channels or with an
+/// upsampling (whose input has a quarter of the output's pixels): with `z` = the product of
+/// the weight as [c_out k², c_in] and the input as [c_in, images h w] (each input pixel's
+/// contribution to every tap), the output [images, c_out, oh, ow] gathers, for each of its
+/// pixels, the k² taps' contributions of the pixels they read:
+/// `y[o, oy, ox] = sum over kh, kw of z[(o k + kh) k + kw][image, src(oy, kh), src(ox, kw)]`.
+/// Parallel over (image, output channel) planes.
+pub fn gather_taps(z: &[f32], g: Geometry, c_out: usize, images: usize) -> Vec<f32> {
+    let (oh, ow, k, hw) = (g.oh(), g.ow(), g.k, g.h * g.w);
+    let (rows_of, cols_of) = (g.sources(g.h, oh), g.sources(g.w, ow));
+    let columns = images * hw;
+    let mut y = vec![0.0; images * c_out * oh * ow];
+    y.par_chunks_mut(oh * ow)
+        .enumerate()
+        .for_each(|(plane_index, plane)| {
+            let (image, o) = (plane_index / c_out, plane_index % c_out);
+            for kh in 0..k {
+                for kw in 0..k {
+                    let row = &z[((o * k + kh) * k + kw) * columns + image * hw..][..hw];
+                    let (lo, hi) = g.interior(g.w, ow, kw);
+                    for oy in 0..oh {
+                        let Some(iy) = rows_of[oy * k + kh] else {
+                            continue;
+                        };
+                        let src = &row[iy * g.w..][..g.w];
+                        let dst = &mut plane[oy * ow..][..ow];
+                        for ox in (0..lo).chain(hi..ow) {
+                            if let Some(ix) = cols_of[ox * k + kw] {
+                                dst[ox] += src[ix];
+                            }
+                        }
+                        accumulate_interior(&mut dst[lo..hi], src, g, lo * g.stride + kw - g.pad);
+                    }
+                }
+            }
+        });
+    y
+}
+
+/// The adjoint of [`gather_taps`]: from the output's gradient [images, c_out, oh, ow], the
+/// gradient of `z` [c_out k², images h w], each tap's row adding the output gradient back to
+/// the pixels it read. Parallel over the rows of `z`.
+pub fn scatter_taps(grad: &[f32], g: Geometry, c_out: usize, images: usize) -> Vec<f32> {
+    let (oh, ow, k, hw) = (g.oh(), g.ow(), g.k, g.h * g.w);
+    let (rows_of, cols_of) = (g.sources(g.h, oh), g.sources(g.w, ow));
+    let mut z = vec![0.0; c_out * k * k * images * hw];
+    z.par_chunks_mut(images * hw)
+        .enumerate()
+        .for_each(|(r, row)| {
+            let (o, kh, kw) = (r / (k * k), (r / k) % k, r % k);
+            let (lo, hi) = g.interior(g.w, ow, kw);
+            for image in 0..images {
+                let plane = &grad[(image * c_out + o) * oh * ow..][..oh * ow];
+                let dst_plane = &mut row[image * hw..][..hw];
+                for oy in 0..oh {
+                    let Some(iy) = rows_of[oy * k + kh] else {
+                        continue;
+                    };
+                    let src = &plane[oy * ow..][..ow];
+                    let dst = &mut dst_plane[iy * g.w..][..g.w];
+                    for ox in (0..lo).chain(hi..ow) {
+                        if let Some(ix) = cols_of[ox * k + kw] {
+                            dst[ix] += src[ox];
+                        }
+                    }
+                    add_interior(dst, &src[lo..hi], g, lo * g.stride + kw - g.pad);
+                }
+            }
+        });
+    z
+}
+
+/// `dst[i] += src[(first + i * stride) / up]`: [`copy_interior`], adding.
+fn accumulate_interior(dst: &mut [f32], src: &[f32], g: Geometry, first: usize) {
+    match (g.stride, g.up) {
+        (1, 1) => {
+            let src = &src[first..first + dst.len()];
+            dst.iter_mut().zip(src).for_each(|(d, s)| *d += s)
+        }
+        (s, up) => dst
+            .iter_mut()
+            .enumerate()
+            .for_each(|(i, d)| *d += src[(first + i * s) / up]),
+    }
+}
+
 /// `dst[i] = src[(first + i * stride) / up]`: a row's pixels inside the image, `first` the
 /// virtual pixel of `dst[0]`. Contiguous copies for stride 1 without upsampling (most layers).
 fn copy_interior(dst: &mut [f32], src: &[f32], g: Geometry, first: usize) {
@@ -279,6 +365,38 @@ mod tests {
                 |a: &[f32], b: &[f32]| a.iter().zip(b).map(|(a, b)| (a * b) as f64).sum::<f64>();
             let lhs = dot(&im2col(&x, g, 0..g.n), &y);
             let rhs = dot(&x, &col2im(&y, g, g.n));
+            assert!(
+                (lhs - rhs).abs() < 1e-3 * lhs.abs().max(1.0),
+                "{g:?}: {lhs} vs {rhs}"
+            );
+        }
+    }
+
+    #[test]
+    fn scatter_taps_is_the_adjoint_of_gather_taps() {
+        for g in [
+            geometry(6, 5, 1, 1, Padding::Reflect),
+            geometry(5, 4, 2, 1, Padding::Zero),
+            Geometry {
+                k: 7,
+                ..geometry(8, 8, 1, 3, Padding::Reflect)
+            },
+            Geometry {
+                stride: 2,
+                ..geometry(6, 7, 1, 1, Padding::Zero)
+            },
+        ] {
+            let c_out = 2;
+            let z: Vec<f32> = (0..c_out * g.k * g.k * g.n * g.h * g.w)
+                .map(|i| ((i * 37 % 23) as f32 - 11.0) / 7.0)
+                .collect();
+            let y: Vec<f32> = (0..g.n * c_out * g.p())
+                .map(|i| ((i * 53 % 29) as f32 - 14.0) / 9.0)
+                .collect();
+            let dot =
+                |a: &[f32], b: &[f32]| a.iter().zip(b).map(|(a, b)| (a * b) as f64).sum::<f64>();
+            let lhs = dot(&gather_taps(&z, g, c_out, g.n), &y);
+            let rhs = dot(&z, &scatter_taps(&y, g, c_out, g.n));
             assert!(
                 (lhs - rhs).abs() < 1e-3 * lhs.abs().max(1.0),
                 "{g:?}: {lhs} vs {rhs}"

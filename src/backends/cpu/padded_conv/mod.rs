@@ -14,6 +14,12 @@
 //! - input gradient: `col2im(W^T x grad)`;
 //! - weight gradient: `grad [c_out, images P] x im2col(x)^T`.
 //!
+//! Where the output has fewer channels than the input, or is upsampled (its input has a
+//! quarter of its pixels), the output-side form has the smaller matrix: `z = W [c_out k², c_in]
+//! x X [c_in, images h w]`, then each output pixel gathers its k² taps from `z`; its backward
+//! scatters the output gradient into `dz`, then `dW = dz X^T`, `dX = W^T dz`. The ResNet's head
+//! (32 -> 3 channels, 7x7) and upsamplings take it; per layer 3-4x faster than im2col there.
+//!
 //! The column matrix is built for a group of images at a time, at most [`COLUMN_VALUES`]
 //! values, so that a 7x7 layer at full resolution does not hold the whole batch's (hundreds of
 //! MB at width 64). Other backends and dtypes compose burn's operations.
@@ -35,7 +41,7 @@ use burn::tensor::ops::{ConvOptions, PadMode};
 use burn::tensor::{Shape, Tensor};
 
 use super::buffers::{contiguous, tensor, values};
-use super::conv4::kernel::{bias_grad, from_channel_major_into, to_channel_major};
+use super::conv4::kernel::{add_bias, bias_grad, from_channel_major_into, to_channel_major};
 use super::is_cpu_f32;
 use super::upsample_nearest2x;
 use kernel::Geometry;
@@ -49,11 +55,12 @@ const COLUMN_VALUES: usize = 16 << 20;
 #[cfg(test)]
 const COLUMN_VALUES: usize = 1000;
 
-/// Above this many column values per image (input channels x kernel area x output pixels),
-/// burn's convolution is faster than im2col's passes over memory: measured per layer of the
-/// ResNet at width 32 and 64 px by `examples/resnet_layers.rs` (2026-12-07, AMD EPYC, 2
-/// cores; BENCHMARKS.md): faster here up to 0.6 M (the 7x7 stem, the stride-2 layers, the
-/// residual blocks), slower from 1.2 M (the upsampling layers, the 7x7 head).
+/// Above this many values per image in the chosen form's matrix, burn's convolution is taken:
+/// measured per layer of the ResNet at width 32, 64 px, by `examples/resnet_layers.rs`
+/// (2026-12-07, AMD EPYC, 2 cores; BENCHMARKS.md), im2col's passes over memory lost to burn
+/// from 1.2 M values an image (the upsampling layers and the head, before the output-side
+/// form took them: now 0.15-0.6 M) and won or tied up to 0.6 M. Larger images (128 px and
+/// up) are not measured, so their large layers stay burn's.
 const MAX_COLUMNS_PER_IMAGE: usize = 1 << 20;
 
 /// What surrounds a convolution: an upsampling before it, its padding, its stride.
@@ -93,7 +100,8 @@ pub fn conv(x: Tensor<4>, weight: Tensor<4>, bias: Option<Tensor<1>>, spec: Conv
     let [n, c, h, w] = x.dims();
     let k = weight.dims()[2];
     let g = geometry([n, c, h, w], k, spec);
-    let wide = g.rows() * g.p() > MAX_COLUMNS_PER_IMAGE;
+    let c_out = weight.dims()[0];
+    let wide = per_image(&g, c_out) > MAX_COLUMNS_PER_IMAGE;
     if !is_cpu_f32(&x) || !g.fits() || weight.dims()[3] != k || wide {
         return composed(x, weight, bias, spec);
     }
@@ -179,9 +187,47 @@ fn geometry_of(
     }
 }
 
-/// Images per group: as many as keep a column matrix within [`COLUMN_VALUES`].
-fn group(g: &Geometry) -> usize {
-    (COLUMN_VALUES / (g.rows() * g.p()).max(1)).clamp(1, g.n.max(1))
+/// Whether the output-side form ([`kernel::gather_taps`]) is the smaller: its matrix has
+/// c_out k² rows over the input's pixels, im2col's c_in k² rows over the output's.
+fn output_side(g: &Geometry, c_out: usize) -> bool {
+    c_out * g.h * g.w < g.c * g.p()
+}
+
+/// Values an image puts in the form's matrix.
+fn per_image(g: &Geometry, c_out: usize) -> usize {
+    if output_side(g, c_out) {
+        c_out * g.k * g.k * g.h * g.w
+    } else {
+        g.rows() * g.p()
+    }
+}
+
+/// Images per group: as many as keep the form's matrix within [`COLUMN_VALUES`].
+fn group(g: &Geometry, c_out: usize) -> usize {
+    (COLUMN_VALUES / per_image(g, c_out).max(1)).clamp(1, g.n.max(1))
+}
+
+/// `weight` [c_out, c_in, k, k] as the matrix [c_out k², c_in] (row `(o k + kh) k + kw`).
+fn tap_major(weight: &FlexTensor, g: &Geometry) -> FlexTensor {
+    let c_out = weight.layout().shape()[0];
+    let w = contiguous(weight.clone()).reshape(Shape::from([c_out, g.c, g.k * g.k]));
+    contiguous(w.transpose(1, 2)).reshape(Shape::from([c_out * g.k * g.k, g.c]))
+}
+
+/// The inverse of [`tap_major`]: [c_out k², c_in] -> [c_out, c_in, k, k].
+fn from_tap_major(m: FlexTensor, c_out: usize, g: &Geometry) -> FlexTensor {
+    let m = contiguous(m).reshape(Shape::from([c_out, g.k * g.k, g.c]));
+    contiguous(m.transpose(1, 2)).reshape(Shape::from([c_out, g.c, g.k, g.k]))
+}
+
+/// The images `images` of `x` [n, c, h, w] as the matrix [c, images h w].
+fn input_channel_major(x: &[f32], g: &Geometry, images: &std::ops::Range<usize>) -> FlexTensor {
+    let hw = g.h * g.w;
+    let part = &x[images.start * g.c * hw..][..images.len() * g.c * hw];
+    tensor(
+        to_channel_major(part, images.len(), g.c, hw),
+        [g.c, images.len() * hw],
+    )
 }
 
 /// `weight` [c_out, c_in, k, k] as the matrix [c_out, c_in k²].
@@ -190,14 +236,54 @@ fn weight_matrix(weight: &FlexTensor, g: &Geometry) -> FlexTensor {
     contiguous(weight.clone()).reshape(Shape::from([c_out, g.rows()]))
 }
 
-/// The convolution's output [n, c_out, oh, ow].
+/// The convolution's output [n, c_out, oh, ow], by the smaller form.
 fn output(x: &FlexTensor, weight: &FlexTensor, bias: &FlexTensor, g: Geometry) -> FlexTensor {
+    let c_out = weight.layout().shape()[0];
+    if output_side(&g, c_out) {
+        output_by_taps(x, weight, bias, g)
+    } else {
+        output_by_columns(x, weight, bias, g)
+    }
+}
+
+/// [`output`] in the output-side form: `z = W [c_out k², c_in] x X [c_in, images h w]`, then
+/// each output pixel gathers its taps from `z`.
+fn output_by_taps(
+    x: &FlexTensor,
+    weight: &FlexTensor,
+    bias: &FlexTensor,
+    g: Geometry,
+) -> FlexTensor {
+    let c_out = weight.layout().shape()[0];
+    let (x, p) = (values(x), g.p());
+    let w = tap_major(weight, &g);
+    let mut out = vec![0.0; g.n * c_out * p];
+    let step = group(&g, c_out);
+    for first in (0..g.n).step_by(step) {
+        let images = first..(first + step).min(g.n);
+        let m = images.len();
+        let x_cm = input_channel_major(&x, &g, &images);
+        let z = contiguous(Flex::float_matmul(w.clone(), x_cm)); // [c_out k², m h w]
+        let y = kernel::gather_taps(&values(&z), g, c_out, m);
+        out[first * c_out * p..][..m * c_out * p].copy_from_slice(&y);
+    }
+    add_bias(&mut out, c_out, p, &values(bias));
+    tensor(out, [g.n, c_out, g.oh(), g.ow()])
+}
+
+/// [`output`] by im2col: `W [c_out, c_in k²] x im2col(X) [c_in k², images P]`.
+fn output_by_columns(
+    x: &FlexTensor,
+    weight: &FlexTensor,
+    bias: &FlexTensor,
+    g: Geometry,
+) -> FlexTensor {
     let c_out = weight.layout().shape()[0];
     let (x, bias) = (values(x), values(bias));
     let w = weight_matrix(weight, &g);
     let p = g.p();
     let mut out = vec![0.0; g.n * c_out * p];
-    let step = group(&g);
+    let step = group(&g, c_out);
     for first in (0..g.n).step_by(step) {
         let images = first..(first + step).min(g.n);
         let m = images.len();
@@ -216,8 +302,72 @@ fn output(x: &FlexTensor, weight: &FlexTensor, bias: &FlexTensor, g: Geometry) -
 }
 
 /// The gradients of the input and of the weight (each when asked) from the output's `grad`
-/// [n, c_out, oh, ow].
+/// [n, c_out, oh, ow], by the form the output was computed in.
 fn input_and_weight_grads(
+    x: &FlexTensor,
+    weight: &FlexTensor,
+    grad: &FlexTensor,
+    g: Geometry,
+    wanted: (bool, bool),
+) -> (Option<FlexTensor>, Option<FlexTensor>) {
+    let c_out = weight.layout().shape()[0];
+    if output_side(&g, c_out) {
+        grads_by_taps(x, weight, grad, g, wanted)
+    } else {
+        grads_by_columns(x, weight, grad, g, wanted)
+    }
+}
+
+/// The output-side form's gradients: `dz` scattered from the output's gradient, then
+/// `dW = dz x X^T` and `dX = W^T x dz`.
+fn grads_by_taps(
+    x: &FlexTensor,
+    weight: &FlexTensor,
+    grad: &FlexTensor,
+    g: Geometry,
+    (want_x, want_w): (bool, bool),
+) -> (Option<FlexTensor>, Option<FlexTensor>) {
+    let c_out = weight.layout().shape()[0];
+    let (p, hw, taps) = (g.p(), g.h * g.w, c_out * g.k * g.k);
+    let (x_values, grad) = (values(x), values(grad));
+    let w_t = tap_major(weight, &g).transpose(0, 1); // [c_in, c_out k²], a view
+    let mut x_grad = want_x.then(|| vec![0.0f32; g.n * g.c * hw]);
+    let mut w_grad: Option<FlexTensor> = None;
+    let step = group(&g, c_out);
+    for first in (0..g.n).step_by(step) {
+        let images = first..(first + step).min(g.n);
+        let m = images.len();
+        let part = &grad[first * c_out * p..][..m * c_out * p];
+        let dz = tensor(kernel::scatter_taps(part, g, c_out, m), [taps, m * hw]);
+        if want_w {
+            let x_cm = input_channel_major(&x_values, &g, &images);
+            let wg = Flex::float_matmul(dz.clone(), x_cm.transpose(0, 1)); // [c_out k², c_in]
+            w_grad = Some(match w_grad {
+                Some(sum) => Flex::float_add(sum, wg),
+                None => wg,
+            });
+        }
+        if let Some(x_grad) = x_grad.as_mut() {
+            let dx = contiguous(Flex::float_matmul(w_t.clone(), dz)); // [c_in, m h w]
+            let plane = g.c * hw;
+            from_channel_major_into(
+                &values(&dx),
+                m,
+                g.c,
+                hw,
+                None,
+                &mut x_grad[first * plane..][..m * plane],
+            );
+        }
+    }
+    (
+        x_grad.map(|v| tensor(v, [g.n, g.c, g.h, g.w])),
+        w_grad.map(|wg| from_tap_major(wg, c_out, &g)),
+    )
+}
+
+/// im2col's gradients: `dW = grad x im2col(X)^T` and `dX = col2im(W^T x grad)`.
+fn grads_by_columns(
     x: &FlexTensor,
     weight: &FlexTensor,
     grad: &FlexTensor,
@@ -231,7 +381,7 @@ fn input_and_weight_grads(
     let w_t = w.transpose(0, 1); // [c_in k², c_out], a view
     let mut x_grad = want_x.then(|| vec![0.0f32; g.n * g.c * g.h * g.w]);
     let mut w_grad: Option<FlexTensor> = None;
-    let step = group(&g);
+    let step = group(&g, c_out);
     for first in (0..g.n).step_by(step) {
         let images = first..(first + step).min(g.n);
         let m = images.len();
@@ -347,7 +497,15 @@ mod tests {
             ([2, 4, 4, 3], 3, 2, spec(true, 1, Padding::Zero, 1)),
             ([1, 2, 6, 6], 4, 3, spec(false, 0, Padding::Zero, 2)),
             ([2, 3, 3, 3], 3, 2, spec(true, 2, Padding::Reflect, 1)),
+            // Fewer output than input channels: the output-side form (the ResNet's head).
+            ([3, 6, 9, 9], 7, 2, spec(false, 3, Padding::Reflect, 1)),
+            ([2, 6, 8, 8], 3, 1, spec(false, 1, Padding::Zero, 2)),
         ];
+        let taps = cases
+            .iter()
+            .filter(|(x, k, c_out, spec)| output_side(&geometry(*x, *k, *spec), *c_out))
+            .count();
+        assert_eq!(taps, 4, "both forms are tested");
         for (x, k, c_out, spec) in cases {
             let ours = |x, w, b| conv(x, w, b, spec);
             let reference = |x, w, b| composed(x, w, b, spec);
@@ -366,12 +524,12 @@ mod tests {
             stride,
         };
         let wide = spec(3, Padding::Reflect, 1);
-        assert_eq!(group(&geometry([3, 2, 6, 6], 7, wide)), 1);
+        assert_eq!(group(&geometry([3, 2, 6, 6], 7, wide), 2), 1);
         let ours = |x, w, b| conv(x, w, b, wide);
         let reference = |x, w, b| composed(x, w, b, wide);
         assert_same(&ours, &reference, [3, 2, 6, 6], [2, 2, 7, 7], 2);
         let narrow = spec(1, Padding::Zero, 2);
-        assert_eq!(group(&geometry([3, 2, 6, 6], 3, narrow)), 3);
+        assert_eq!(group(&geometry([3, 2, 6, 6], 3, narrow), 2), 3);
         let ours = |x, w, b| conv(x, w, b, narrow);
         let reference = |x, w, b| composed(x, w, b, narrow);
         assert_same(&ours, &reference, [3, 2, 6, 6], [2, 2, 3, 3], 2);
