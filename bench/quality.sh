@@ -22,7 +22,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-[ $# -ge 2 ] || { sed -n '5,7p' "$0" >&2; exit 2; }
+[ $# -ge 2 ] || { sed -n '6,8p' "$0" >&2; exit 2; }
 data=$(realpath "$1") minutes=$2
 shift 2
 seeds=3 width=64 batch=8 threads=2 out="runs/quality-$minutes"
@@ -46,13 +46,23 @@ fi
 for dir in trainA trainB testA testB; do
   [ -d "$data/$dir" ] || { echo "$data/$dir: missing" >&2; exit 2; }
 done
-python=${PYTHON:-python3}
+# Resolved now: the PyTorch side runs from reference/.
+python=$(command -v "${PYTHON:-python3}") || { echo "no ${PYTHON:-python3}" >&2; exit 2; }
 if [ "${torch_archs[*]}" != none ]; then
   "$python" -c "import torch, safetensors, PIL" 2>/dev/null \
     || { echo "the PyTorch side needs: pip install torch safetensors pillow" >&2; exit 2; }
 fi
-size=$("$python" -c "from PIL import Image; import sys, pathlib; \
-p = sorted(pathlib.Path(sys.argv[1]).iterdir())[0]; print(Image.open(p).size[0])" "$data/trainA" 2>/dev/null || echo 64)
+# The models' side: the training images' (the first one's; the emoji are 64 px).
+size=$("$python" - "$data/trainA" <<'PY'
+import pathlib, sys
+from PIL import Image
+images = sorted(p for p in pathlib.Path(sys.argv[1]).iterdir()
+                if p.suffix.lower() in {".png", ".jpg", ".jpeg", ".webp", ".bmp"})
+if not images:
+    sys.exit(f"{sys.argv[1]}: no images")
+print(Image.open(images[0]).size[0])
+PY
+)
 cargo build --release --quiet
 bin=target/release/discogan
 mkdir -p "$out"
@@ -65,6 +75,8 @@ row() {
 import json, sys
 name, seed, iterations, report = sys.argv[1:5]
 r = {d["direction"]: d for d in json.load(open(report))}
+if any(r[d]["model"] is None for d in ("a2b", "b2a")):
+    sys.exit(f"{report}: no ground-truth pairs (testA and testB need files of the same name)")
 m = lambda d, k: r[d]["model"][k]
 i = lambda d, k: r[d]["identity"][k]
 print(f"| {name} | {seed} | {iterations} | {m('a2b','l1'):.4f} | {m('b2a','l1'):.4f} | "
@@ -78,12 +90,13 @@ rows="$out/rows.md"
 for seed in $(seq 0 $((seeds - 1))); do
   for k in "${!ours_names[@]}"; do
     name=${ours_names[$k]} run="$out/$name-seed$seed"
+    read -ra settings <<< "${ours_settings[$k]}"
     sets=()
-    for kv in ${ours_settings[$k]}; do sets+=(--set "$kv"); done
+    for kv in ${settings[@]+"${settings[@]}"}; do sets+=(--set "$kv"); done
     rm -rf "$run"
     RAYON_NUM_THREADS=$threads "$bin" train --quiet --out "$run" --data "$data" \
       --iterations 100000000 --max-minutes "$minutes" "${common[@]}" --set "train.seed=$seed" \
-      "${sets[@]}" > "$run.log" 2>&1 || { cat "$run.log"; exit 1; }
+      ${sets[@]+"${sets[@]}"} > "$run.log" 2>&1 || { cat "$run.log"; exit 1; }
     "$bin" eval "$run" --a "$data/testA" --b "$data/testB" --json "$run/eval.json" > /dev/null
     iterations=$("$python" -c "import json,sys; print(json.load(open(sys.argv[1]))['iteration'])" \
       "$(ls -d "$run"/checkpoints/iter-* | tail -1)/state.json")
@@ -99,7 +112,7 @@ for seed in $(seq 0 $((seeds - 1))); do
     arch_sets=(--set "model.architecture=$arch")
     [ "$arch" = unet ] && arch_sets=()
     "$bin" import --weights "$run.torch/weights.safetensors" --out "$run" --set "data.root=$data" \
-      "${common[@]}" "${arch_sets[@]}" > /dev/null
+      "${common[@]}" ${arch_sets[@]+"${arch_sets[@]}"} > /dev/null
     "$bin" eval "$run" --a "$data/testA" --b "$data/testB" --json "$run/eval.json" > /dev/null
     iterations=$("$python" -c "import json,sys; print(json.load(open(sys.argv[1]))['iterations'])" \
       "$run.torch/train.json")

@@ -8,9 +8,11 @@ Needs torch, safetensors and pillow. Trains the unet preset's objective of disco
 (`weighted_losses` / `weighted_generator_loss`: BCE-with-logits GAN loss on PatchGAN logits, MSE
 cycle loss x lambda, both directions averaged; one discriminator step then one generator step per
 iteration; Adam(2e-4, 0.5, 0.999)) with its U-Net or ResNet generators, on the same data pipeline
-as discogan's defaults: DIR/trainA and DIR/trainB unaligned, RGB composited over white, resized
-to --size with a bicubic (Catmull-Rom) filter when not already that size, in [-1, 1], no flip, no
-crop; a batch draws its images of each domain uniformly at random.
+as discogan's defaults: DIR/trainA and DIR/trainB unaligned, each domain walked in a new random
+order every epoch; resized to --size with a bicubic (Catmull-Rom) filter when not already that
+size (each RGBA channel on its own, as discogan's `image` crate: no premultiplied alpha), then
+composited over white, in [-1, 1]; no flip, no crop. (The random orders are Python's, not
+discogan's: the same distribution, other draws.)
 
 After --minutes of training (counted from the first iteration, as `discogan train --max-minutes`)
 it writes, into OUT:
@@ -44,7 +46,8 @@ def load_folder(folder, size):
     for path in names:
         img = Image.open(path).convert("RGBA")
         if img.size != (size, size):
-            img = img.resize((size, size), Image.BICUBIC)
+            # Band by band: Pillow premultiplies alpha when it resizes RGBA as a whole.
+            img = Image.merge("RGBA", [b.resize((size, size), Image.BICUBIC) for b in img.split()])
         white = Image.new("RGBA", img.size, (255, 255, 255, 255))
         rgb = Image.alpha_composite(white, img).convert("RGB")
         t = torch.frombuffer(bytearray(rgb.tobytes()), dtype=torch.uint8).float() / 255.0
@@ -99,8 +102,22 @@ def main():
     opt_g = ref.adam(ref.chain(nets[0], nets[1]))
     opt_d = ref.adam(ref.chain(nets[2], nets[3]))
 
-    def batch(images):
-        return images[[rng.randrange(len(images)) for _ in range(a.batch)]]
+    class Epochs:
+        """A domain's images in a new random order every epoch, a batch at a time."""
+
+        def __init__(self, images):
+            self.images, self.order = images, []
+
+        def batch(self):
+            picked = []
+            while len(picked) < a.batch:
+                if not self.order:
+                    self.order = list(range(len(self.images)))
+                    rng.shuffle(self.order)
+                picked.append(self.order.pop())
+            return self.images[picked]
+
+    epochs_a, epochs_b = Epochs(train_a), Epochs(train_b)
 
     iterations, losses = 0, {}
 
@@ -109,7 +126,7 @@ def main():
 
     start = time.perf_counter()
     while time.perf_counter() - start < a.minutes * 60:
-        real_a, real_b = batch(train_a), batch(train_b)
+        real_a, real_b = epochs_a.batch(), epochs_b.batch()
         opt_d.zero_grad()
         d_loss, imgs = ref.weighted_losses(nets, real_a, real_b, lambda_cyc=a.lambda_cyc)
         d_loss.backward()

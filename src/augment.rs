@@ -23,7 +23,8 @@ use crate::rng::SplitMix64;
 /// The configuration key, named in errors.
 const KEY: &str = "objective.diff_augment";
 
-/// Which operations run, in the official order (color, then translation, then cutout).
+/// Which operations run. Always in the order color, translation, cutout, whatever the order
+/// of the list (the official code follows the list; its examples list them in this order).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Policy {
     /// Brightness, saturation and contrast.

@@ -173,5 +173,31 @@ impl Error {
     }
 }
 
+impl Error {
+    /// The message with every cause after it (`message: cause: cause's cause`), for where the
+    /// error is reported as a line rather than returned.
+    pub fn with_causes(&self) -> String {
+        let mut text = self.to_string();
+        let mut source = std::error::Error::source(self);
+        while let Some(cause) = source {
+            text.push_str(&format!(": {cause}"));
+            source = cause.source();
+        }
+        text
+    }
+}
+
 /// The library's result type.
 pub type Result<T> = std::result::Result<T, Error>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn causes_follow_the_message() {
+        let io = std::io::Error::new(std::io::ErrorKind::NotFound, "gone");
+        let text = Error::io("run/index.html", io).with_causes();
+        assert_eq!(text, "run/index.html: gone");
+    }
+}

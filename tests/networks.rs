@@ -87,6 +87,18 @@ fn sizes_the_networks_cannot_take_are_configuration_errors() {
         // The configuration as a whole takes what both networks take.
         let err = config(architecture, 3, 36).validate().unwrap_err();
         assert!(err.to_string().contains("model.image_size"), "{err}");
+        // A key of another architecture is not silently ignored.
+        let blocks = ModelConfig {
+            residual_blocks: Some(3),
+            ..config(architecture, 3, 64)
+        };
+        match architecture {
+            Architecture::Resnet => blocks.validate().unwrap(),
+            _ => {
+                let err = blocks.validate().unwrap_err().to_string();
+                assert!(err.contains("model.residual_blocks"), "{err}");
+            }
+        }
         let err = config(architecture, 2, 64)
             .init_generator(&device)
             .unwrap_err();

@@ -129,6 +129,15 @@ impl ModelConfig {
 
     /// Checks every value, naming the first bad key.
     pub fn validate(&self) -> Result<()> {
+        if self.residual_blocks.is_some() && self.architecture != Architecture::Resnet {
+            return Err(Error::config(
+                "model.residual_blocks",
+                format!(
+                    "applies to the resnet architecture only (model.architecture is \"{}\")",
+                    self.architecture.name()
+                ),
+            ));
+        }
         match self.architecture {
             Architecture::Unet => {
                 self.unet().validate()?;

@@ -89,11 +89,16 @@ impl Devices {
         self.0
             .iter()
             .zip(slices(batch_a, n).into_iter().zip(slices(batch_b, n)))
-            .map(|(device, ((start_a, len_a), (start_b, len_b)))| Shard {
-                real_a: real_a.clone().narrow(0, start_a, len_a).to_device(device),
-                real_b: real_b.clone().narrow(0, start_b, len_b).to_device(device),
-                first: start_a,
-                weight: Some(len_a as f32 / batch_a as f32),
+            .map(|(device, ((start_a, len_a), (start_b, len_b)))| {
+                // `first` keys per-image random draws of both domains (DiffAugment): the same
+                // index for both, as `train`'s batches are always of one size.
+                debug_assert!(batch_a != batch_b || start_a == start_b);
+                Shard {
+                    real_a: real_a.clone().narrow(0, start_a, len_a).to_device(device),
+                    real_b: real_b.clone().narrow(0, start_b, len_b).to_device(device),
+                    first: start_a,
+                    weight: Some(len_a as f32 / batch_a as f32),
+                }
             })
             .collect()
     }

@@ -290,7 +290,10 @@ pub fn train(
 /// the run, which `discogan report` rebuilds.
 fn write_report(run: &RunDir, running: bool, progress: &mut dyn Progress) {
     if let Err(e) = report::write(run, running) {
-        progress.message(&format!("the report page was not written: {e}"));
+        progress.message(&format!(
+            "the report page was not written: {}",
+            e.with_causes()
+        ));
     }
 }
 

@@ -7,6 +7,8 @@
 //! `ReflectionPad2d`). Column row `c * k² + kh * k + kw`, column `image * P + oy * ow + ox`
 //! (P = oh * ow output pixels) holds the virtual pixel (oy * stride + kh, ox * stride + kw).
 
+use std::ops::Range;
+
 use rayon::prelude::*;
 
 /// The padding's values.
@@ -75,9 +77,11 @@ impl Geometry {
     }
 
     /// For tap `t` along a side of `side` stored pixels with `outputs` output positions: the
-    /// output positions `lo..hi` whose virtual pixel is inside the image (not padding), where
-    /// the stored pixel read is `(o * stride + t - pad) / up` without any table.
-    fn interior(&self, side: usize, outputs: usize, t: usize) -> (usize, usize) {
+    /// output positions whose virtual pixel is inside the image (not padding), where the
+    /// stored pixel read is `(first + (o - start) * stride) / up` without any table, and that
+    /// `first` virtual pixel; `None` when every position reads padding (a small image with a
+    /// wide zero padding).
+    fn interior(&self, side: usize, outputs: usize, t: usize) -> Option<(Range<usize>, usize)> {
         let virtual_side = side * self.up;
         // o * stride + t >= pad, and o * stride + t < pad + virtual_side.
         let lo = self.pad.saturating_sub(t).div_ceil(self.stride);
@@ -85,7 +89,13 @@ impl Geometry {
             .saturating_sub(t)
             .div_ceil(self.stride)
             .min(outputs);
-        (lo.min(hi), hi)
+        (lo < hi).then(|| (lo..hi, lo * self.stride + t - self.pad))
+    }
+
+    /// The output positions of [`Self::interior`] as (start, end), empty when there are none:
+    /// the padding's positions are `0..start` and `end..outputs`.
+    fn interior_bounds(inside: &Option<(Range<usize>, usize)>) -> (usize, usize) {
+        inside.as_ref().map_or((0, 0), |(r, _)| (r.start, r.end))
     }
 
     /// For output position `o` (0..outputs) and tap `t` (0..k) along a side of `side` stored
@@ -129,14 +139,17 @@ pub fn im2col(x: &[f32], g: Geometry, images: std::ops::Range<usize>) -> Vec<f32
                     };
                     let src = &plane[iy * g.w..][..g.w];
                     let dst = &mut out[local * p + oy * ow..][..ow];
-                    let (lo, hi) = g.interior(g.w, ow, kw);
+                    let inside = g.interior(g.w, ow, kw);
+                    let (lo, hi) = Geometry::interior_bounds(&inside);
                     // The padding's columns through the table, the image's by arithmetic.
                     for ox in (0..lo).chain(hi..ow) {
                         if let Some(ix) = cols_of[ox * k + kw] {
                             dst[ox] = src[ix];
                         }
                     }
-                    copy_interior(&mut dst[lo..hi], src, g, lo * g.stride + kw - g.pad);
+                    if let Some((range, first)) = inside {
+                        copy_interior(&mut dst[range], src, g, first);
+                    }
                 }
             }
         });
@@ -165,13 +178,16 @@ pub fn col2im(cols: &[f32], g: Geometry, images: usize) -> Vec<f32> {
                         };
                         let dst = &mut plane[iy * g.w..][..g.w];
                         let row = &row[oy * ow..][..ow];
-                        let (lo, hi) = g.interior(g.w, ow, kw);
+                        let inside = g.interior(g.w, ow, kw);
+                        let (lo, hi) = Geometry::interior_bounds(&inside);
                         for ox in (0..lo).chain(hi..ow) {
                             if let Some(ix) = cols_of[ox * k + kw] {
                                 dst[ix] += row[ox];
                             }
                         }
-                        add_interior(dst, &row[lo..hi], g, lo * g.stride + kw - g.pad);
+                        if let Some((range, first)) = inside {
+                            add_interior(dst, &row[range], g, first);
+                        }
                     }
                 }
             }
@@ -198,7 +214,8 @@ pub fn gather_taps(z: &[f32], g: Geometry, c_out: usize, images: usize) -> Vec<f
             for kh in 0..k {
                 for kw in 0..k {
                     let row = &z[((o * k + kh) * k + kw) * columns + image * hw..][..hw];
-                    let (lo, hi) = g.interior(g.w, ow, kw);
+                    let inside = g.interior(g.w, ow, kw);
+                    let (lo, hi) = Geometry::interior_bounds(&inside);
                     for oy in 0..oh {
                         let Some(iy) = rows_of[oy * k + kh] else {
                             continue;
@@ -210,7 +227,9 @@ pub fn gather_taps(z: &[f32], g: Geometry, c_out: usize, images: usize) -> Vec<f
                                 dst[ox] += src[ix];
                             }
                         }
-                        accumulate_interior(&mut dst[lo..hi], src, g, lo * g.stride + kw - g.pad);
+                        if let Some((range, first)) = &inside {
+                            accumulate_interior(&mut dst[range.clone()], src, g, *first);
+                        }
                     }
                 }
             }
@@ -229,7 +248,8 @@ pub fn scatter_taps(grad: &[f32], g: Geometry, c_out: usize, images: usize) -> V
         .enumerate()
         .for_each(|(r, row)| {
             let (o, kh, kw) = (r / (k * k), (r / k) % k, r % k);
-            let (lo, hi) = g.interior(g.w, ow, kw);
+            let inside = g.interior(g.w, ow, kw);
+            let (lo, hi) = Geometry::interior_bounds(&inside);
             for image in 0..images {
                 let plane = &grad[(image * c_out + o) * oh * ow..][..oh * ow];
                 let dst_plane = &mut row[image * hw..][..hw];
@@ -244,7 +264,9 @@ pub fn scatter_taps(grad: &[f32], g: Geometry, c_out: usize, images: usize) -> V
                             dst[ix] += src[ox];
                         }
                     }
-                    add_interior(dst, &src[lo..hi], g, lo * g.stride + kw - g.pad);
+                    if let Some((range, first)) = &inside {
+                        add_interior(dst, &src[range.clone()], g, *first);
+                    }
                 }
             }
         });
@@ -419,6 +441,11 @@ mod tests {
     #[test]
     fn the_interior_is_where_the_table_reads_the_image_by_arithmetic() {
         for g in [
+            // A padding wider than the image: some taps read zeros only.
+            Geometry {
+                k: 7,
+                ..geometry(2, 2, 1, 3, Padding::Zero)
+            },
             geometry(6, 5, 1, 1, Padding::Reflect),
             geometry(5, 4, 2, 1, Padding::Zero),
             Geometry {
@@ -434,7 +461,11 @@ mod tests {
             let (side, outputs) = (g.w, g.ow());
             let table = g.sources(side, outputs);
             for t in 0..g.k {
-                let (lo, hi) = g.interior(side, outputs, t);
+                let inside = g.interior(side, outputs, t);
+                let (lo, hi) = Geometry::interior_bounds(&inside);
+                if let Some((range, first)) = &inside {
+                    assert_eq!(*first, range.start * g.stride + t - g.pad);
+                }
                 for o in 0..outputs {
                     let v = (o * g.stride + t) as isize - g.pad as isize;
                     let inside = v >= 0 && (v as usize) < side * g.up;

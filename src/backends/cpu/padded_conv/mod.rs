@@ -100,9 +100,10 @@ pub fn conv(x: Tensor<4>, weight: Tensor<4>, bias: Option<Tensor<1>>, spec: Conv
     let [n, c, h, w] = x.dims();
     let k = weight.dims()[2];
     let g = geometry([n, c, h, w], k, spec);
-    let c_out = weight.dims()[0];
-    let wide = per_image(&g, c_out) > MAX_COLUMNS_PER_IMAGE;
-    if !is_cpu_f32(&x) || !g.fits() || weight.dims()[3] != k || wide {
+    let [c_out, c_in, _, k_w] = weight.dims();
+    // Sizes first (a kernel larger than the padded image has no output size), then the limit.
+    let fits = g.fits() && k_w == k && c_in == c;
+    if !is_cpu_f32(&x) || !fits || per_image(&g, c_out) > MAX_COLUMNS_PER_IMAGE {
         return composed(x, weight, bias, spec);
     }
     let bias = bias.unwrap_or_else(|| Tensor::zeros([weight.dims()[0]], &x.device()));
@@ -500,12 +501,15 @@ mod tests {
             // Fewer output than input channels: the output-side form (the ResNet's head).
             ([3, 6, 9, 9], 7, 2, spec(false, 3, Padding::Reflect, 1)),
             ([2, 6, 8, 8], 3, 1, spec(false, 1, Padding::Zero, 2)),
+            // Taps that read only zeros of a padding wider than the image, in both forms.
+            ([1, 2, 2, 2], 7, 3, spec(false, 3, Padding::Zero, 1)),
+            ([1, 4, 2, 2], 7, 1, spec(false, 3, Padding::Zero, 1)),
         ];
         let taps = cases
             .iter()
             .filter(|(x, k, c_out, spec)| output_side(&geometry(*x, *k, *spec), *c_out))
             .count();
-        assert_eq!(taps, 4, "both forms are tested");
+        assert_eq!(taps, 5, "both forms are tested");
         for (x, k, c_out, spec) in cases {
             let ours = |x, w, b| conv(x, w, b, spec);
             let reference = |x, w, b| composed(x, w, b, spec);
