@@ -17,8 +17,10 @@
 # The PyTorch side needs torch, safetensors and pillow (PYTHON picks the interpreter, default
 # python3). Its weights are imported with `discogan import` and scored by the same `discogan
 # eval` as discogan's runs (their translations agree with PyTorch's within the parity tests'
-# 1e-4). Runs go to DIR (default runs/quality-MINUTES), one folder each; a table of every run
-# and the means per configuration is printed at the end and written to DIR/table.md.
+# 1e-4). Runs go to DIR (default runs/quality-MINUTES), one folder each, with `discogan
+# translate`'s output of both test folders in RUN/a2b and RUN/b2a (`scripts/quality-grid.py
+# DIR` puts them side by side); a table of every run and the means per configuration is
+# printed at the end and written to DIR/table.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -69,6 +71,13 @@ mkdir -p "$out"
 out=$(realpath "$out")
 common=(--set "model.width=$width" --set "train.batch_size=$batch" --set "model.image_size=$size")
 
+# RUN scored by discogan eval and its translations of both test folders written.
+score() {
+  "$bin" eval "$1" --a "$data/testA" --b "$data/testB" --json "$1/eval.json" > /dev/null
+  "$bin" translate "$1" --a2b "$data/testA" --out "$1/a2b" > /dev/null
+  "$bin" translate "$1" --b2a "$data/testB" --out "$1/b2a" > /dev/null
+}
+
 # discogan eval's report of RUN as one table row: NAME SEED ITERATIONS and the scores.
 row() {
   "$python" - "$@" <<'PY'
@@ -97,7 +106,7 @@ for seed in $(seq 0 $((seeds - 1))); do
     RAYON_NUM_THREADS=$threads "$bin" train --quiet --out "$run" --data "$data" \
       --iterations 100000000 --max-minutes "$minutes" "${common[@]}" --set "train.seed=$seed" \
       ${sets[@]+"${sets[@]}"} > "$run.log" 2>&1 || { cat "$run.log"; exit 1; }
-    "$bin" eval "$run" --a "$data/testA" --b "$data/testB" --json "$run/eval.json" > /dev/null
+    score "$run"
     iterations=$("$python" -c "import json,sys; print(json.load(open(sys.argv[1]))['iteration'])" \
       "$(ls -d "$run"/checkpoints/iter-* | tail -1)/state.json")
     row "discogan $name" "$seed" "$iterations" "$run/eval.json" | tee -a "$rows"
@@ -113,7 +122,7 @@ for seed in $(seq 0 $((seeds - 1))); do
     [ "$arch" = unet ] && arch_sets=()
     "$bin" import --weights "$run.torch/weights.safetensors" --out "$run" --set "data.root=$data" \
       "${common[@]}" ${arch_sets[@]+"${arch_sets[@]}"} > /dev/null
-    "$bin" eval "$run" --a "$data/testA" --b "$data/testB" --json "$run/eval.json" > /dev/null
+    score "$run"
     iterations=$("$python" -c "import json,sys; print(json.load(open(sys.argv[1]))['iterations'])" \
       "$run.torch/train.json")
     row "PyTorch $arch" "$seed" "$iterations" "$run/eval.json" | tee -a "$rows"
