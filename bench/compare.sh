@@ -11,6 +11,11 @@
 # BINS="path/a path/b" times those discogan binaries instead (e.g. two builds to compare), each
 # in every round, and prints a ratio for each. `--preset resnet` is the unet preset with
 # model.architecture=resnet (PyTorch: bench_torch.py --arch resnet).
+# Both sides do the same work: bench_torch.py's `--step discogan` (TORCH_STEP=reference times
+# the reference's loss functions as they are). The summary also gives each side's achieved
+# GFLOP/s (PyTorch's operations counted by its own flop counter, which should equal discogan's
+# count from the networks' shapes), discogan's fraction of the CPU's fp32 peak, and the
+# translation throughput ratio.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -45,7 +50,8 @@ for r in $(seq "$rounds"); do
       | sed "s|^{|{\"bin\":\"$bin\",|" | tee -a "$out"
   done
   (cd reference && "$python" bench_torch.py --arch "$preset" --batch "$batch" --size "$size" \
-    --width "$width" --iters "$iters" --warmup "$warmup" --threads "$threads" --device "$torch_device") | tee -a "$out"
+    --width "$width" --iters "$iters" --warmup "$warmup" --threads "$threads" --device "$torch_device" \
+    --step "${TORCH_STEP:-discogan}" --count-flops) | tee -a "$out"
 done
 
 "$python" - "$out" <<'PY'
@@ -61,7 +67,13 @@ for bin in dict.fromkeys(r["bin"] for r in runs if "bin" in r):
         "speed_ratio": round(med(torch, "ms_per_iter_median") / med(ours, "ms_per_iter_median"), 3),
         "discogan_peak_rss_mb": med(ours, "peak_rss_mb"), "torch_peak_rss_mb": med(torch, "peak_rss_mb"),
         "memory_ratio": round(med(ours, "peak_rss_mb") / med(torch, "peak_rss_mb"), 3),
-        "rounds": len(ours), "cpu": ours[0].get("cpu", "unknown"),
+        "translate_ratio": round(med(ours, "translate_images_per_s") / med(torch, "translate_images_per_s"), 3),
+        "discogan_gflops": med(ours, "gflops"), "torch_gflops": med(torch, "gflops"),
+        "discogan_gflop_per_iter": ours[0]["gflop_per_iter"],
+        "torch_gflop_per_iter": round(torch[0]["flop_per_iter"] / 1e9, 3),
+        "peak_gflops": ours[0].get("peak_gflops"), "discogan_peak_fraction": med(ours, "peak_fraction")
+        if ours[0].get("peak_fraction") is not None else None,
+        "torch_step": torch[0]["step"], "rounds": len(ours), "cpu": ours[0].get("cpu", "unknown"),
     }))
 PY
 rm -f "$out"

@@ -69,6 +69,19 @@ pub struct BenchResult {
     /// The CPU it ran on: its model name and vector extensions ([`Cpu::summary`]), so that
     /// every figure names the machine it was measured on.
     pub cpu: String,
+    /// Floating-point operations of one iteration, counted from the networks' shapes
+    /// ([`Trainer::iteration_flops`]; PyTorch's `flop_counter` counts the same for
+    /// `bench_torch.py`'s step), in GFLOP.
+    pub gflop_per_iter: f64,
+    /// Those operations per median iteration time: the achieved GFLOP/s.
+    pub gflops: f64,
+    /// The CPU's single-precision peak for the threads used ([`Cpu::peak_gflops`]); absent
+    /// where unknown, and for devices other than the CPU.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub peak_gflops: Option<f64>,
+    /// `gflops` / `peak_gflops`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub peak_fraction: Option<f64>,
 }
 
 fn round(x: f64, digits: i32) -> f64 {
@@ -132,6 +145,7 @@ pub fn bench(options: &BenchOptions) -> Result<BenchResult> {
         )
     };
     let (a, b) = (batch(), batch());
+    let gflop = trainer.iteration_flops(config.train.batch_size, 0) as f64 / 1e9;
     let mut times = Vec::with_capacity(options.iters);
     for i in 0..options.warmup + options.iters {
         let start = Instant::now();
@@ -163,13 +177,19 @@ pub fn bench(options: &BenchOptions) -> Result<BenchResult> {
         }
     }
     let translate_med = median(&mut translate_times);
+    let cpu = Cpu::this_machine();
+    let threads = rayon::current_num_threads();
+    let gflops = gflop / (med / 1000.0).max(1e-12);
+    let peak = matches!(options.device_name.as_str(), "flex" | "cpu")
+        .then(|| cpu.peak_gflops(threads))
+        .flatten();
     Ok(BenchResult {
         implementation: format!("discogan-{} (burn 0.22)", env!("CARGO_PKG_VERSION")),
         arch: config.model.architecture.name().into(),
         batch: config.train.batch_size,
         size,
         width: config.model.width,
-        threads: rayon::current_num_threads(),
+        threads,
         device: options.device_name.clone(),
         ms_per_iter_median: round(med, 1),
         ms_min: round(min, 1),
@@ -177,6 +197,10 @@ pub fn bench(options: &BenchOptions) -> Result<BenchResult> {
         images_per_s: round(config.train.batch_size as f64 / (med / 1000.0), 2),
         peak_rss_mb: round(peak_rss_mb(), 0),
         translate_images_per_s: round(config.train.batch_size as f64 / translate_med.max(1e-9), 2),
-        cpu: Cpu::this_machine().summary(),
+        cpu: cpu.summary(),
+        gflop_per_iter: round(gflop, 3),
+        gflops: round(gflops, 2),
+        peak_gflops: peak.map(|p| round(p, 1)),
+        peak_fraction: peak.map(|p| round(gflops / p, 3)),
     })
 }

@@ -14,6 +14,16 @@ pub enum Direction {
     BToA,
 }
 
+impl Direction {
+    /// The way back: B→A for A→B and A→B for B→A.
+    pub fn reversed(self) -> Direction {
+        match self {
+            Direction::AToB => Direction::BToA,
+            Direction::BToA => Direction::AToB,
+        }
+    }
+}
+
 impl Generators {
     /// The generator that translates in `direction`.
     pub fn of(&self, direction: Direction) -> &Generator {

@@ -5,6 +5,7 @@
 
 mod cycle;
 mod export;
+mod flops;
 mod import;
 mod layers;
 mod paper;
@@ -15,6 +16,7 @@ mod weights;
 
 pub use cycle::{Cycle, Direction};
 pub use export::{discriminator_torch_names, export_torch, generator_torch_names};
+pub use flops::{Convolutions, Gradients};
 pub use import::{Imported, TorchImport, import_torch, load_torch_weights};
 pub use layers::{BatchNorm2d, WeightInit};
 pub use paper::{PaperDiscriminator, PaperDiscriminatorOutput, PaperGenerator, PaperNetConfig};
@@ -237,6 +239,15 @@ impl Generator {
             Generator::Paper(g) => g.forward(x),
         }
     }
+
+    /// The convolutions of a forward pass over one `size` x `size` image ([`Convolutions`]).
+    pub fn convolutions(&self, size: usize) -> Convolutions {
+        match self {
+            Generator::UNet(g) => g.convolutions(size),
+            Generator::ResNet(g) => g.convolutions(size),
+            Generator::Paper(g) => g.convolutions(size),
+        }
+    }
 }
 
 /// What a discriminator says about a batch.
@@ -274,6 +285,14 @@ impl Discriminator {
                     features: out.features,
                 }
             }
+        }
+    }
+
+    /// The convolutions of a forward pass over one `size` x `size` image ([`Convolutions`]).
+    pub fn convolutions(&self, size: usize) -> Convolutions {
+        match self {
+            Discriminator::Patch(d) => d.convolutions(size),
+            Discriminator::Paper(d) => d.convolutions(size),
         }
     }
 }

@@ -12,6 +12,7 @@ use burn::module::Module;
 use burn::nn::conv::{Conv2d, ConvTranspose2d};
 use burn::tensor::{Device, Tensor, activation};
 
+use super::flops::Convolutions;
 use super::layers::{BatchNorm2d, WeightInit};
 use crate::backends::cpu::conv4;
 use crate::backends::cpu::leaky_relu;
@@ -153,6 +154,25 @@ impl PaperGenerator {
         activation::sigmoid(conv4::forward_transposed(&self.last, x))
     }
 
+    /// The convolutions of a forward pass over one `size` x `size` image ([`Convolutions`]).
+    pub fn convolutions(&self, size: usize) -> Convolutions {
+        let mut c = Convolutions::new();
+        // Stride-2 4x4 convs halve the side down to the bottleneck...
+        let mut side = size / 2;
+        c.conv(&self.first.weight, side, side);
+        for layer in &self.encoder {
+            side /= 2;
+            c.conv(&layer.conv.weight, side, side);
+        }
+        // ... and as many transposed ones double it back, each counted at its input's side.
+        for layer in &self.decoder {
+            c.conv_transposed(&layer.conv.weight, side, side);
+            side *= 2;
+        }
+        c.conv_transposed(&self.last.weight, side, side);
+        c
+    }
+
     /// PyTorch state-dict prefixes (of the reference `PaperGenerator.main` Sequential, extended
     /// with the same pattern at other depths) and burn paths.
     pub fn torch_names(&self) -> Vec<(String, String)> {
@@ -204,6 +224,21 @@ impl PaperDiscriminator {
             logits: self.head.forward(x),
             features,
         }
+    }
+
+    /// The convolutions of a forward pass over one `size` x `size` image ([`Convolutions`]).
+    pub fn convolutions(&self, size: usize) -> Convolutions {
+        let mut c = Convolutions::new();
+        let mut side = size / 2;
+        c.conv(&self.first.weight, side, side);
+        for block in &self.blocks {
+            side /= 2;
+            c.conv(&block.conv.weight, side, side);
+        }
+        // A valid 4x4 conv of the 4x4 bottleneck: one logit.
+        let out = side.saturating_sub(3);
+        c.conv(&self.head.weight, out, out);
+        c
     }
 
     /// PyTorch state-dict prefixes (of the reference `PaperDiscriminator`) and burn paths.

@@ -6,6 +6,7 @@ use burn::module::Module;
 use burn::nn::{InstanceNorm, InstanceNormConfig, LeakyRelu, LeakyReluConfig, conv::Conv2d};
 use burn::tensor::{Device, Tensor};
 
+use super::flops::Convolutions;
 use super::layers::WeightInit;
 use crate::backends::cpu::conv4;
 use crate::backends::cpu::{instance_norm_act, leaky_relu};
@@ -96,6 +97,19 @@ impl PatchDiscriminator {
             }
         });
         self.head.forward(x)
+    }
+
+    /// The convolutions of a forward pass over one `size` x `size` image ([`Convolutions`]).
+    pub fn convolutions(&self, size: usize) -> Convolutions {
+        let mut c = Convolutions::new();
+        // Three stride-2 blocks, then the size-keeping head at size / 8.
+        for (i, block) in self.blocks.iter().enumerate() {
+            let side = size >> (i + 1);
+            c.conv(&block.conv.weight, side, side);
+        }
+        let side = size >> self.blocks.len();
+        c.conv(&self.head.weight, side, side);
+        c
     }
 
     /// PyTorch state-dict prefixes (of the reference `PatchDiscriminator`) and burn paths.

@@ -14,6 +14,7 @@ use burn::module::Module;
 use burn::nn::{InstanceNorm, InstanceNormConfig, conv::Conv2d};
 use burn::tensor::{Device, Tensor, activation};
 
+use super::flops::Convolutions;
 use super::layers::WeightInit;
 use crate::backends::cpu::instance_norm_act;
 use crate::backends::cpu::padded_conv::{self, ConvSpec, Padding};
@@ -192,6 +193,29 @@ impl ResNetGenerator {
         let x = self.ups.iter().fold(x, |x, up| up.forward(x, UP, true));
         // -> [b, c, s, s]
         activation::tanh(padded_conv::forward(&self.head, x, reflected(3)))
+    }
+
+    /// The convolutions of a forward pass over one `size` x `size` image ([`Convolutions`]).
+    pub fn convolutions(&self, size: usize) -> Convolutions {
+        let mut c = Convolutions::new();
+        // Size-keeping 7x7 stem; 3x3 stride-2 pad-1 downsamplings: ceil(side / 2) each.
+        c.conv(&self.stem.conv.weight, size, size);
+        let mut side = size;
+        for down in &self.downs {
+            side = side.div_ceil(2);
+            c.conv(&down.conv.weight, side, side);
+        }
+        for block in &self.blocks {
+            c.conv(&block.first.conv.weight, side, side);
+            c.conv(&block.second.conv.weight, side, side);
+        }
+        // Each 3x3 conv runs on the x2 upsampled image, size-keeping.
+        for up in &self.ups {
+            side *= 2;
+            c.conv(&up.conv.weight, side, side);
+        }
+        c.conv(&self.head.weight, side, side);
+        c
     }
 
     /// PyTorch state-dict prefixes (of the reference `GeneratorResNet`, whose layers are one

@@ -13,6 +13,7 @@ use burn::nn::{
 };
 use burn::tensor::{Device, Tensor, activation};
 
+use super::flops::Convolutions;
 use super::layers::WeightInit;
 use crate::backends::cpu::conv4;
 use crate::backends::cpu::upsample2x_conv4;
@@ -187,6 +188,25 @@ impl UNetGenerator {
         // = self.head.forward(upsample_nearest2x(x)), without building the upsampled image.
         let bias = self.head.bias.as_ref().map(|b| b.val());
         activation::tanh(upsample2x_conv4(x, self.head.weight.val(), bias))
+    }
+
+    /// The convolutions of a forward pass over one `size` x `size` image ([`Convolutions`]).
+    pub fn convolutions(&self, size: usize) -> Convolutions {
+        let mut c = Convolutions::new();
+        let depth = self.downs.len();
+        // Down block i: [c_i, size / 2^(i+1)] out.
+        for (i, down) in self.downs.iter().enumerate() {
+            let side = size >> (i + 1);
+            c.conv(&down.conv.weight, side, side);
+        }
+        // Up block j: from the bottleneck (size / 2^depth) up, doubling.
+        for (j, up) in self.ups.iter().enumerate() {
+            let side = size >> (depth - j);
+            c.conv_transposed(&up.conv.weight, side, side);
+        }
+        // The head: a 4x4 conv of the upsampled image, size-keeping.
+        c.conv(&self.head.weight, size, size);
+        c
     }
 
     /// PyTorch state-dict prefixes (of the reference `GeneratorUNet`) and the matching burn

@@ -2,6 +2,7 @@
 
 pub mod checkpoint;
 pub mod ema;
+mod flops;
 mod grads;
 mod heldout;
 pub mod memory;
