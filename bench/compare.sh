@@ -58,22 +58,39 @@ done
 import json, statistics, sys
 runs = [json.loads(l) for l in open(sys.argv[1]) if l.startswith("{")]
 torch = [r for r in runs if r["impl"].startswith("torch")]
-med = lambda rs, k: statistics.median(r[k] for r in rs)
+
+
+def med(rs, k):
+    """The median of field k over rs, None where no run has it (a binary older than the field)."""
+    values = [r[k] for r in rs if r.get(k) is not None]
+    return statistics.median(values) if values else None
+
+
+def ratio(x, y, digits=3):
+    return round(x / y, digits) if x is not None and y else None
+
+
+torch_gflop = med(torch, "flop_per_iter")
+torch_gflop = round(torch_gflop / 1e9, 3) if torch_gflop is not None else None
 for bin in dict.fromkeys(r["bin"] for r in runs if "bin" in r):
     ours = [r for r in runs if r.get("bin") == bin]
+    our_gflop = med(ours, "gflop_per_iter")
+    if our_gflop is not None and torch_gflop is not None and abs(our_gflop - torch_gflop) > 1e-3 * torch_gflop:
+        print(f"warning: {bin} counts {our_gflop} GFLOP an iteration, PyTorch {torch_gflop}: "
+              "not the same work", file=sys.stderr)
     print(json.dumps({
         "bin": bin,
         "discogan_ms": med(ours, "ms_per_iter_median"), "torch_ms": med(torch, "ms_per_iter_median"),
-        "speed_ratio": round(med(torch, "ms_per_iter_median") / med(ours, "ms_per_iter_median"), 3),
+        "speed_ratio": ratio(med(torch, "ms_per_iter_median"), med(ours, "ms_per_iter_median")),
         "discogan_peak_rss_mb": med(ours, "peak_rss_mb"), "torch_peak_rss_mb": med(torch, "peak_rss_mb"),
-        "memory_ratio": round(med(ours, "peak_rss_mb") / med(torch, "peak_rss_mb"), 3),
-        "translate_ratio": round(med(ours, "translate_images_per_s") / med(torch, "translate_images_per_s"), 3),
+        "memory_ratio": ratio(med(ours, "peak_rss_mb"), med(torch, "peak_rss_mb")),
+        "translate_ratio": ratio(med(ours, "translate_images_per_s"), med(torch, "translate_images_per_s")),
+        "discogan_gflop_per_iter": our_gflop, "torch_gflop_per_iter": torch_gflop,
         "discogan_gflops": med(ours, "gflops"), "torch_gflops": med(torch, "gflops"),
-        "discogan_gflop_per_iter": ours[0]["gflop_per_iter"],
-        "torch_gflop_per_iter": round(torch[0]["flop_per_iter"] / 1e9, 3),
-        "peak_gflops": ours[0].get("peak_gflops"), "discogan_peak_fraction": med(ours, "peak_fraction")
-        if ours[0].get("peak_fraction") is not None else None,
-        "torch_step": torch[0]["step"], "rounds": len(ours), "cpu": ours[0].get("cpu", "unknown"),
+        "peak_gflops": med(ours, "peak_gflops"), "discogan_peak_fraction": med(ours, "peak_fraction"),
+        "torch_peak_fraction": ratio(med(torch, "gflops"), med(ours, "peak_gflops")),
+        "torch_step": torch[0].get("step", "reference"), "rounds": len(ours),
+        "cpu": ours[0].get("cpu", "unknown"),
     }))
 PY
 rm -f "$out"

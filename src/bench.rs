@@ -69,9 +69,10 @@ pub struct BenchResult {
     /// The CPU it ran on: its model name and vector extensions ([`Cpu::summary`]), so that
     /// every figure names the machine it was measured on.
     pub cpu: String,
-    /// Floating-point operations of one iteration, counted from the networks' shapes
-    /// ([`Trainer::iteration_flops`]; PyTorch's `flop_counter` counts the same for
-    /// `bench_torch.py`'s step), in GFLOP.
+    /// Floating-point operations of one iteration (the mean over the timed ones), counted
+    /// from the networks' shapes ([`Trainer::iteration_flops`]; PyTorch's `flop_counter`
+    /// counts the same for `bench_torch.py`'s step on the reference networks, at 64 px), in
+    /// GFLOP.
     pub gflop_per_iter: f64,
     /// Those operations per median iteration time: the achieved GFLOP/s.
     pub gflops: f64,
@@ -145,9 +146,15 @@ pub fn bench(options: &BenchOptions) -> Result<BenchResult> {
         )
     };
     let (a, b) = (batch(), batch());
-    let gflop = trainer.iteration_flops(config.train.batch_size, 0) as f64 / 1e9;
     let mut times = Vec::with_capacity(options.iters);
+    // Summed over the timed iterations: with `--set objective.schedule=alternate` they differ.
+    let mut flops = 0u64;
     for i in 0..options.warmup + options.iters {
+        if i >= options.warmup {
+            let iteration = trainer.iteration();
+            flops =
+                flops.saturating_add(trainer.iteration_flops(config.train.batch_size, iteration));
+        }
         let start = Instant::now();
         // Reading a loss back forces the whole iteration to finish.
         let report = trainer.step(a.clone(), b.clone());
@@ -159,6 +166,7 @@ pub fn bench(options: &BenchOptions) -> Result<BenchResult> {
     let min = times.iter().copied().fold(f64::INFINITY, f64::min);
     let max = times.iter().copied().fold(0.0, f64::max);
     let med = median(&mut times);
+    let gflop = flops as f64 / options.iters as f64 / 1e9;
 
     let generator = trainer.generators.valid().g_ab;
     let plain = device.clone().without_autodiff();

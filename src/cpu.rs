@@ -3,6 +3,8 @@
 //! every number, since the machines this project runs on differ (an AMD EPYC and an Intel Xeon
 //! have both been seen) and a choice made for one may be wrong on the other.
 
+use std::collections::HashSet;
+
 use serde::Serialize;
 
 /// The vector extensions worth naming, in the order they are listed (as `/proc/cpuinfo` spells
@@ -38,7 +40,9 @@ pub struct Cpu {
     /// Physical cores: the logical processors less their SMT siblings (`siblings` / `cpu
     /// cores` of `/proc/cpuinfo`; the logical count where it says neither).
     pub physical: usize,
-    /// The clock `/proc/cpuinfo` reports (`cpu MHz`): under a hypervisor, the nominal one.
+    /// The nominal clock: the `@ 2.10GHz` of the model name where it says one (Intel), else
+    /// the highest `cpu MHz` of `/proc/cpuinfo`'s processors (under a hypervisor, the nominal
+    /// clock; on a machine that scales its clock, the fastest core's current one).
     pub mhz: Option<f64>,
 }
 
@@ -73,12 +77,25 @@ impl Cpu {
             .filter(|l| l.split(':').next().is_some_and(|k| k.trim() == "processor"))
             .count();
         let number = |name: &str| field(name).and_then(|v| v.parse::<usize>().ok());
-        // Logical processors per physical core.
-        let threads_per_core = match (number("siblings"), number("cpu cores")) {
-            (Some(siblings), Some(cores)) if cores > 0 && siblings >= cores => {
-                Some(siblings / cores)
+        // Physical cores: the distinct (package, core) pairs where every processor names its
+        // own (hybrid parts have cores of one and of two threads); otherwise logical
+        // processors over threads per core.
+        let blocks: Vec<&str> = text
+            .split("\n\n")
+            .filter(|b| b.lines().any(|l| key_of(l) == "processor"))
+            .collect();
+        let cores: Option<HashSet<(String, String)>> = blocks
+            .iter()
+            .map(|b| Some((value_in(b, "physical id")?, value_in(b, "core id")?)))
+            .collect();
+        let physical = match (cores, number("siblings"), number("cpu cores")) {
+            (Some(cores), _, _) if !cores.is_empty() => cores.len(),
+            (_, Some(siblings), Some(per_package))
+                if per_package > 0 && siblings >= per_package =>
+            {
+                (logical / (siblings / per_package)).max(1)
             }
-            _ => None,
+            _ => logical,
         };
         // x86-64 says `flags`, Arm `Features`.
         let flags = field("flags").or_else(|| field("Features"));
@@ -98,21 +115,21 @@ impl Cpu {
                 .map(|f| f.to_string())
                 .collect(),
             logical,
-            physical: threads_per_core.map_or(logical, |t| (logical / t).max(1)),
-            mhz: field("cpu MHz")
-                .and_then(|m| m.parse::<f64>().ok())
-                .filter(|m| m.is_finite() && *m > 0.0),
+            physical,
+            mhz: nominal_mhz(text, field("model name").as_deref()),
         }
     }
 
     /// Single-precision operations a core can start per cycle: two fused multiply-add units
-    /// (two operations per lane) of the widest vectors it has, 16 lanes with AVX-512, 8 with
-    /// AVX2 and FMA, as on the server parts this project has run on (AMD Zen 2 and later,
-    /// Intel Xeon Gold and Platinum; some smaller Xeons have one AVX-512 unit, and would have
-    /// half this). `None` for the CPUs this does not know (no FMA, or not x86-64).
+    /// (two operations per lane) of its widest vectors, 16 lanes with AVX-512, 8 with AVX2 and
+    /// FMA. That is the server parts this project has run on: Intel Xeon Gold and Platinum
+    /// (some smaller Xeons have one AVX-512 unit, and half this), AMD Zen 2 and 3; Zen 4
+    /// (family 25 with AVX-512) runs AVX-512 on its two 256-bit units, so 8 lanes there too.
+    /// `None` for the CPUs this does not know (no FMA, or not x86-64).
     pub fn flops_per_cycle(&self) -> Option<u32> {
         let has = |f: &str| self.features.iter().any(|g| g == f);
-        if has("avx512f") {
+        let zen4 = self.model.contains("AMD") && matches!(self.family_model, Some((25, _)));
+        if has("avx512f") && !zen4 {
             Some(2 * 16 * 2)
         } else if has("avx2") && has("fma") {
             Some(2 * 8 * 2)
@@ -122,8 +139,9 @@ impl Cpu {
     }
 
     /// The single-precision peak of `threads` threads in GFLOP/s: one physical core each (at
-    /// most all of them) at the reported clock, times [`Cpu::flops_per_cycle`]. A lower bound
-    /// where the cores boost above the reported clock. `None` where either is unknown.
+    /// most all of them) at the nominal clock ([`Cpu::mhz`]), times [`Cpu::flops_per_cycle`].
+    /// Below the true peak where the cores boost above that clock. `None` where either is
+    /// unknown.
     pub fn peak_gflops(&self, threads: usize) -> Option<f64> {
         let cores = threads.min(self.physical).max(1) as f64;
         let per_cycle = f64::from(self.flops_per_cycle()?);
@@ -146,6 +164,40 @@ impl Cpu {
             }
         )
     }
+}
+
+/// The key of a `/proc/cpuinfo` line (`model name` of `model name\t: AMD EPYC`).
+fn key_of(line: &str) -> &str {
+    line.split(':').next().unwrap_or("").trim()
+}
+
+/// The value of `key` in one processor's block of `/proc/cpuinfo`.
+fn value_in(block: &str, key: &str) -> Option<String> {
+    block.lines().find_map(|line| {
+        let (k, v) = line.split_once(':')?;
+        (k.trim() == key).then(|| v.trim().to_string())
+    })
+}
+
+/// The nominal clock in MHz: the model name's `@ 2.10GHz`, else the highest `cpu MHz`.
+fn nominal_mhz(text: &str, model: Option<&str>) -> Option<f64> {
+    let from_name = model
+        .and_then(|m| m.rsplit_once('@'))
+        .and_then(|(_, clock)| clock.trim().strip_suffix("GHz"))
+        .and_then(|ghz| ghz.trim().parse::<f64>().ok())
+        .map(|ghz| ghz * 1000.0);
+    let highest = text
+        .lines()
+        .filter_map(|line| {
+            let (k, v) = line.split_once(':')?;
+            (k.trim() == "cpu MHz").then(|| v.trim().parse::<f64>().ok())?
+        })
+        .fold(None, |max: Option<f64>, mhz| {
+            Some(max.map_or(mhz, |m| m.max(mhz)))
+        });
+    from_name
+        .or(highest)
+        .filter(|mhz| mhz.is_finite() && *mhz > 0.0)
 }
 
 /// The extensions of [`FEATURES`] that run-time detection sees (x86-64), for systems without
@@ -225,6 +277,14 @@ mod tests {
 
         let xeon = "processor : 0\ncpu MHz : 2000\nflags : fma avx2 avx512f\n";
         assert_eq!(Cpu::from_cpuinfo(xeon).peak_gflops(1), Some(128.0));
+        // The model name's clock over a scaled-down current one.
+        let named = "processor : 0\nmodel name : Intel(R) Xeon(R) Gold 6338 CPU @ 2.00GHz\n\
+                     cpu MHz : 800.000\nflags : fma avx2 avx512f\n";
+        assert_eq!(Cpu::from_cpuinfo(named).mhz, Some(2000.0));
+        // Zen 4 runs AVX-512 at AVX2's width.
+        let zen4 = "processor : 0\nmodel name : AMD EPYC 9B14\ncpu family : 25\nmodel : 17\n\
+                    cpu MHz : 2000\nflags : fma avx2 avx512f\n";
+        assert_eq!(Cpu::from_cpuinfo(zen4).flops_per_cycle(), Some(32));
         // No clock, or no FMA: no peak rather than a made-up one.
         assert_eq!(
             Cpu::from_cpuinfo("processor : 0\nflags : fma avx2\n").peak_gflops(1),
@@ -234,6 +294,24 @@ mod tests {
             Cpu::from_cpuinfo("processor : 0\ncpu MHz : 2000\nflags : sse2\n").peak_gflops(1),
             None
         );
+    }
+
+    #[test]
+    fn a_hybrid_cpu_counts_its_cores_not_its_threads_per_core() {
+        // Two two-thread cores and two one-thread cores: 6 logical, 4 physical (siblings 6 /
+        // cpu cores 4 would say 6).
+        let block = |n: usize, core: usize| {
+            format!(
+                "processor : {n}\nphysical id : 0\ncore id : {core}\nsiblings : 6\n\
+                 cpu cores : 4\nflags : fma avx2\n\n"
+            )
+        };
+        let text: String = [(0, 0), (1, 0), (2, 4), (3, 4), (4, 8), (5, 9)]
+            .iter()
+            .map(|&(n, core)| block(n, core))
+            .collect();
+        let cpu = Cpu::from_cpuinfo(&text);
+        assert_eq!((cpu.logical, cpu.physical), (6, 4));
     }
 
     #[test]

@@ -70,6 +70,22 @@ fn operations_per_iteration_are_pytorchs_count() {
 }
 
 #[test]
+fn the_u_net_at_32_px_counts_its_five_levels() {
+    // Width 1, 3 channels: downs 3->1->2->4->8->8 (out 16, 8, 4, 2, 1 px), ups 8->8, 16->4,
+    // 8->2, 4->1 (in 1, 2, 4, 8 px), head 2->3 at 32 px; 4x4 kernels.
+    let downs = 3 * 16 * 256 + 2 * 16 * 64 + 8 * 16 * 16 + 32 * 16 * 4 + 64 * 16;
+    let ups = 64 * 16 + 64 * 16 * 4 + 16 * 16 * 16 + 4 * 16 * 64;
+    let head = 6 * 16 * 32 * 32;
+    let mut config = Config::preset(Preset::Unet);
+    config.model.image_size = 32;
+    config.model.width = 1;
+    let trainer = Trainer::new(config.validated().unwrap(), &Device::default()).unwrap();
+    let g = trainer.generators.g_ab.convolutions(32);
+    assert_eq!(g.multiply_adds().len(), 5 + 4 + 1);
+    assert_eq!(g.forward(), 2 * (downs + ups + head));
+}
+
+#[test]
 fn a_generators_only_or_identity_iteration_counts_what_it_runs() {
     let case = Case {
         arch: "unet".into(),

@@ -24,8 +24,12 @@ pub struct Gradients {
     pub input: bool,
 }
 
-fn product(dims: [usize; 4]) -> u64 {
-    dims.iter().map(|&d| d as u64).product()
+/// The product of `factors`, saturating at `u64::MAX` (no network a machine can train comes
+/// near it; a count that did would be a wrong figure, not a panic).
+fn product(factors: impl IntoIterator<Item = usize>) -> u64 {
+    factors
+        .into_iter()
+        .fold(1u64, |p, f| p.saturating_mul(f as u64))
 }
 
 impl Convolutions {
@@ -37,8 +41,8 @@ impl Convolutions {
     /// A convolution of `weight` ([c_out, c_in / groups, k_h, k_w]) whose output is
     /// `out_h` x `out_w`: one multiply-add per weight and output position.
     pub fn conv(&mut self, weight: &Param<Tensor<4>>, out_h: usize, out_w: usize) -> &mut Self {
-        self.0
-            .push(product(weight.val().dims()) * (out_h * out_w) as u64);
+        let dims = weight.val().dims();
+        self.0.push(product(dims.into_iter().chain([out_h, out_w])));
         self
     }
 
@@ -50,8 +54,8 @@ impl Convolutions {
         in_h: usize,
         in_w: usize,
     ) -> &mut Self {
-        self.0
-            .push(product(weight.val().dims()) * (in_h * in_w) as u64);
+        let dims = weight.val().dims();
+        self.0.push(product(dims.into_iter().chain([in_h, in_w])));
         self
     }
 
@@ -62,7 +66,10 @@ impl Convolutions {
 
     /// Operations of a forward pass over one image.
     pub fn forward(&self) -> u64 {
-        2 * self.0.iter().sum::<u64>()
+        self.0
+            .iter()
+            .fold(0u64, |sum, &m| sum.saturating_add(m))
+            .saturating_mul(2)
     }
 
     /// Operations of a backward pass over one image computing `gradients`. Each gradient of a
@@ -72,19 +79,19 @@ impl Convolutions {
     /// weights).
     pub fn backward(&self, gradients: Gradients) -> u64 {
         let layers = self.forward();
-        let first = 2 * self.0.first().copied().unwrap_or(0);
+        let first = self.0.first().map_or(0, |m| m.saturating_mul(2));
         let weights = if gradients.weights { layers } else { 0 };
         let inputs = match (gradients.input, gradients.weights) {
             (true, _) => layers,
-            (false, true) => layers - first,
+            (false, true) => layers.saturating_sub(first),
             (false, false) => 0,
         };
-        weights + inputs
+        weights.saturating_add(inputs)
     }
 
     /// Operations of a forward pass over one image and a backward pass computing `gradients`.
     pub fn trained(&self, gradients: Gradients) -> u64 {
-        self.forward() + self.backward(gradients)
+        self.forward().saturating_add(self.backward(gradients))
     }
 }
 

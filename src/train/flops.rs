@@ -6,7 +6,8 @@ use super::step::{Side, Trainer};
 use crate::config::ObjectiveKind;
 use crate::model::{Convolutions, Direction, Gradients};
 
-/// A backward pass that trains a network's parameters on its own input (a real image).
+/// A backward pass that trains a network's parameters on an input that needs no gradient (a
+/// real image, or a detached fake in the discriminators' step).
 const TRAIN: Gradients = Gradients {
     weights: true,
     input: false,
@@ -28,7 +29,9 @@ impl Trainer {
     /// Operations of iteration `iteration` (its sides: [`Trainer::sides`]) over `batch` images
     /// of each domain, as [`Trainer::step`] runs it: per direction the fake (and, when the
     /// generators are trained, the reconstruction and the identity pass), the discriminator's
-    /// two passes of its own step and its judging of the fake in the generators' step.
+    /// two passes of its own step and its judging of the fake in the generators' step (with
+    /// the paper objective, also its forward pass over the real images for feature matching).
+    /// Saturates at `u64::MAX` rather than wrapping.
     pub fn iteration_flops(&self, batch: usize, iteration: u64) -> u64 {
         let config = self.config();
         let o = &config.objective;
@@ -49,34 +52,34 @@ impl Trainer {
                 let (g, back) = (generator(direction), generator(direction.reversed()));
                 let judge = self.discriminators.judge_of(direction).convolutions(size);
                 // The fake, e.g. G_AB(a): trained through when the generators are.
-                let mut ops = if trains_g {
+                let mut ops: u64 = if trains_g {
                     g.trained(TRAIN)
                 } else {
                     g.forward()
                 };
                 if reconstructs {
                     // G_BA(G_AB(a)): trained, and the gradient goes on to the fake.
-                    ops += back.trained(TRAIN_THROUGH);
+                    ops = ops.saturating_add(back.trained(TRAIN_THROUGH));
                 }
                 if trains_d {
                     // D_B(b) and D_B(detached fake).
-                    ops += 2 * judge.trained(TRAIN);
+                    ops = ops.saturating_add(judge.trained(TRAIN).saturating_mul(2));
                 }
                 if trains_g {
                     // D_B(fake), its parameters' gradients off.
-                    ops += judge.trained(THROUGH);
+                    ops = ops.saturating_add(judge.trained(THROUGH));
                     if o.kind == ObjectiveKind::Paper {
                         // D_B(b)'s features for feature matching: no gradient at all.
-                        ops += judge.forward();
+                        ops = ops.saturating_add(judge.forward());
                     }
                     if o.lambda_identity > 0.0 {
                         // G_AB(b) left unchanged.
-                        ops += g.trained(TRAIN);
+                        ops = ops.saturating_add(g.trained(TRAIN));
                     }
                 }
                 ops
             })
-            .sum();
-        per_image * batch as u64
+            .fold(0u64, u64::saturating_add);
+        per_image.saturating_mul(batch as u64)
     }
 }
