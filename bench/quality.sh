@@ -3,16 +3,19 @@
 # (reference/train_torch.py), each trained for the same wall-clock minutes on this machine, one
 # after the other, and all scored by `discogan eval` on the dataset's test folders.
 #
-# usage: bench/quality.sh DATA MINUTES [--seeds 3] [--width 64] [--batch 8] [--threads 2]
-#                         [--torch unet|resnet|none]... [--ours NAME 'KEY=VALUE ...']...
-#                         [--out DIR]
+# usage: bench/quality.sh DATA MINUTES [--seeds 3] [--first-seed 0] [--width 64] [--batch 8] [--threads 2]
+#                         [--torch unet|resnet|none]... [--torch-args 'ARGS']
+#                         [--ours NAME 'KEY=VALUE ...']... [--out DIR]
 #
 # DATA holds trainA/, trainB/, testA/, testB/ (test files named alike are ground-truth pairs:
 # `discogan eval` scores L1 and top-1 retrieval against them). Each `--ours NAME 'SETTINGS'`
 # is a discogan configuration: the unet preset, then `--set` for each KEY=VALUE of SETTINGS
 # (space-separated); without any, `unet` (the preset) and `resnet` (model.architecture=resnet)
 # are run. Each `--torch ARCH` trains the PyTorch reference with that generator (default:
-# unet). Every configuration runs once per seed (train.seed / --seed 0..N-1).
+# unet); `--torch-args` passes ARGS to each of its runs (e.g. '--distance l1 --lambda-identity 5',
+# discogan's keys of the same names) and names its rows and folders after them; `--ours none ''`
+# runs none of discogan's. Every configuration runs once per seed (train.seed / --seed F..F+N-1,
+# F from --first-seed: further seeds added to an earlier run's folder).
 #
 # The PyTorch side needs torch, safetensors and pillow (PYTHON picks the interpreter, default
 # python3). Its weights are imported with `discogan import` and scored by the same `discogan
@@ -27,15 +30,17 @@ cd "$(dirname "$0")/.."
 [ $# -ge 2 ] || { sed -n '6,8p' "$0" >&2; exit 2; }
 data=$(realpath "$1") minutes=$2
 shift 2
-seeds=3 width=64 batch=8 threads=2 out="runs/quality-$minutes"
-torch_archs=() ours_names=() ours_settings=()
+seeds=3 first_seed=0 width=64 batch=8 threads=2 out="runs/quality-$minutes"
+torch_archs=() torch_args="" ours_names=() ours_settings=()
 while [ $# -gt 0 ]; do
   case "$1" in
     --seeds) seeds=$2; shift 2 ;;
+    --first-seed) first_seed=$2; shift 2 ;;
     --width) width=$2; shift 2 ;;
     --batch) batch=$2; shift 2 ;;
     --threads) threads=$2; shift 2 ;;
     --torch) torch_archs+=("$2"); shift 2 ;;
+    --torch-args) torch_args=$2; shift 2 ;;
     --ours) ours_names+=("$2"); ours_settings+=("$3"); shift 3 ;;
     --out) out=$2; shift 2 ;;
     *) echo "unknown option $1" >&2; exit 2 ;;
@@ -96,9 +101,10 @@ PY
 
 rows="$out/rows.md"
 : > "$rows"
-for seed in $(seq 0 $((seeds - 1))); do
+for seed in $(seq "$first_seed" $((first_seed + seeds - 1))); do
   for k in "${!ours_names[@]}"; do
     name=${ours_names[$k]} run="$out/$name-seed$seed"
+    [ "$name" = none ] && continue
     read -ra settings <<< "${ours_settings[$k]}"
     sets=()
     for kv in ${settings[@]+"${settings[@]}"}; do sets+=(--set "$kv"); done
@@ -113,11 +119,15 @@ for seed in $(seq 0 $((seeds - 1))); do
   done
   for arch in "${torch_archs[@]}"; do
     [ "$arch" = none ] && continue
-    name="torch-$arch" run="$out/torch-$arch-seed$seed"
+    read -ra extra <<< "$torch_args"
+    # Named after its extra arguments: `--distance l1 --lambda-identity 5` -> torch-unet-l1-5.
+    suffix=$(printf '%s' "$torch_args" | sed -E 's/--[a-z-]+ //g; s/ +/-/g')
+    name="torch-$arch${suffix:+-$suffix}" run="$out/$name-seed$seed"
     rm -rf "$run" "$run.torch"
     (cd reference && "$python" train_torch.py --data "$data" --minutes "$minutes" \
       --out "$run.torch" --arch "$arch" --width "$width" --size "$size" --batch "$batch" \
-      --seed "$seed" --threads "$threads") > "$run.log" 2>&1 || { cat "$run.log"; exit 1; }
+      --seed "$seed" --threads "$threads" ${extra[@]+"${extra[@]}"}) > "$run.log" 2>&1 \
+      || { cat "$run.log"; exit 1; }
     arch_sets=(--set "model.architecture=$arch")
     [ "$arch" = unet ] && arch_sets=()
     "$bin" import --weights "$run.torch/weights.safetensors" --out "$run" --set "data.root=$data" \
@@ -125,7 +135,7 @@ for seed in $(seq 0 $((seeds - 1))); do
     score "$run"
     iterations=$("$python" -c "import json,sys; print(json.load(open(sys.argv[1]))['iterations'])" \
       "$run.torch/train.json")
-    row "PyTorch $arch" "$seed" "$iterations" "$run/eval.json" | tee -a "$rows"
+    row "PyTorch $arch${torch_args:+ $torch_args}" "$seed" "$iterations" "$run/eval.json" | tee -a "$rows"
   done
 done
 

@@ -2,12 +2,16 @@
 
 usage: python train_torch.py --data DIR --minutes M --out OUT [--arch unet|resnet] [--width 64]
                              [--size 64] [--batch 8] [--residual-blocks N] [--dropout 0.5]
-                             [--lambda-cyc 10] [--seed 0] [--threads 2]
+                             [--lambda-cyc 10] [--distance mse|l1] [--lambda-identity 0]
+                             [--seed 0] [--threads 2]
 
 Needs torch, safetensors and pillow. Trains the unet preset's objective of discogan_torch.py
 (`weighted_losses` / `weighted_generator_loss`: BCE-with-logits GAN loss on PatchGAN logits, MSE
 cycle loss x lambda, both directions averaged; one discriminator step then one generator step per
-iteration; Adam(2e-4, 0.5, 0.999)) with its U-Net or ResNet generators, on the same data pipeline
+iteration; Adam(2e-4, 0.5, 0.999)) with its U-Net or ResNet generators; --distance l1 and
+--lambda-identity N are discogan's `objective.distance` and `objective.lambda_identity` (the
+cycle distance, and N x the mean over the directions of distance(G_AB(b), b) and
+distance(G_BA(a), a)), so that a discogan configuration can be trained here too. On the same data pipeline
 as discogan's defaults: DIR/trainA and DIR/trainB unaligned, each domain walked in a new random
 order every epoch; resized to --size with a bicubic (Catmull-Rom) filter when not already that
 size (each RGBA channel on its own, as discogan's `image` crate: no premultiplied alpha), then
@@ -29,6 +33,7 @@ import time
 from pathlib import Path
 
 import torch
+import torch.nn as nn
 from PIL import Image
 from safetensors.torch import save_file
 
@@ -62,6 +67,27 @@ def generator(a):
     return ref.GeneratorUNet(width=a.width, dropout=a.dropout)
 
 
+def generator_loss(nets, real_a, real_b, imgs, a):
+    """discogan_torch.weighted_generator_loss with discogan's distance and identity keys (equal
+    to it at --distance mse --lambda-identity 0)."""
+    if a.distance == "mse" and a.lambda_identity == 0:
+        return ref.weighted_generator_loss(nets, real_a, real_b, imgs, lambda_cyc=a.lambda_cyc)
+    g_ab, g_ba, d_a, d_b = nets
+    fake_a, fake_b, recov_a, recov_b = imgs
+    gan = nn.BCEWithLogitsLoss()
+    dist = nn.L1Loss() if a.distance == "l1" else nn.MSELoss()
+    pb, pa = d_b(fake_b), d_a(fake_a)
+    loss_gan = (gan(pb, torch.ones_like(pb)) + gan(pa, torch.ones_like(pa))) / 2
+    loss_cycle = (dist(recov_a, real_a) + dist(recov_b, real_b)) / 2
+    g_loss = loss_gan + a.lambda_cyc * loss_cycle
+    parts = {"loss_gan": loss_gan, "loss_cycle": loss_cycle}
+    if a.lambda_identity > 0:
+        loss_identity = (dist(g_ab(real_b), real_b) + dist(g_ba(real_a), real_a)) / 2
+        g_loss = g_loss + a.lambda_identity * loss_identity
+        parts["loss_identity"] = loss_identity
+    return g_loss, parts
+
+
 def save_translations(g, names, images, out_dir, batch):
     out_dir.mkdir(parents=True, exist_ok=True)
     with torch.no_grad():
@@ -84,6 +110,8 @@ def main():
     p.add_argument("--residual-blocks", type=int, default=None)
     p.add_argument("--dropout", type=float, default=0.5)
     p.add_argument("--lambda-cyc", type=float, default=10.0)
+    p.add_argument("--distance", choices=["mse", "l1"], default="mse")
+    p.add_argument("--lambda-identity", type=float, default=0.0)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=2)
     a = p.parse_args()
@@ -122,7 +150,7 @@ def main():
     iterations, losses = 0, {}
 
     def read(d_loss, g_loss, parts):
-        return {"loss_d": float(d_loss), "loss_g": float(g_loss), **{k: float(v) for k, v in parts.items()}}
+        return {"loss_d": d_loss.item(), "loss_g": g_loss.item(), **{k: v.item() for k, v in parts.items()}}
 
     start = time.perf_counter()
     while time.perf_counter() - start < a.minutes * 60:
@@ -132,7 +160,7 @@ def main():
         d_loss.backward()
         opt_d.step()
         opt_g.zero_grad()
-        g_loss, parts = ref.weighted_generator_loss(nets, real_a, real_b, imgs, lambda_cyc=a.lambda_cyc)
+        g_loss, parts = generator_loss(nets, real_a, real_b, imgs, a)
         g_loss.backward()
         opt_g.step()
         iterations += 1
