@@ -99,8 +99,17 @@ print(f"| {name} | {seed} | {iterations} | {m('a2b','l1'):.4f} | {m('b2a','l1'):
 PY
 }
 
+# rows.md accumulates over invocations (--first-seed adds seeds to a folder); a configuration
+# run again with the same seed replaces its row.
 rows="$out/rows.md"
-: > "$rows"
+touch "$rows"
+record() {
+  local line
+  line=$(row "$@") || exit 1
+  grep -vF "| $1 | $2 |" "$rows" > "$rows.new" || true
+  mv "$rows.new" "$rows"
+  echo "$line" | tee -a "$rows"
+}
 for seed in $(seq "$first_seed" $((first_seed + seeds - 1))); do
   for k in "${!ours_names[@]}"; do
     name=${ours_names[$k]} run="$out/$name-seed$seed"
@@ -115,7 +124,7 @@ for seed in $(seq "$first_seed" $((first_seed + seeds - 1))); do
     score "$run"
     iterations=$("$python" -c "import json,sys; print(json.load(open(sys.argv[1]))['iteration'])" \
       "$(ls -d "$run"/checkpoints/iter-* | tail -1)/state.json")
-    row "discogan $name" "$seed" "$iterations" "$run/eval.json" | tee -a "$rows"
+    record "discogan $name" "$seed" "$iterations" "$run/eval.json"
   done
   for arch in "${torch_archs[@]}"; do
     [ "$arch" = none ] && continue
@@ -135,7 +144,7 @@ for seed in $(seq "$first_seed" $((first_seed + seeds - 1))); do
     score "$run"
     iterations=$("$python" -c "import json,sys; print(json.load(open(sys.argv[1]))['iterations'])" \
       "$run.torch/train.json")
-    row "PyTorch $arch${torch_args:+ $torch_args}" "$seed" "$iterations" "$run/eval.json" | tee -a "$rows"
+    record "PyTorch $arch${torch_args:+ $torch_args}" "$seed" "$iterations" "$run/eval.json"
   done
 done
 

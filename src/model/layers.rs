@@ -5,7 +5,9 @@ use burn::nn::{
     Initializer,
     conv::{Conv2d, Conv2dConfig, ConvTranspose2d, ConvTranspose2dConfig},
 };
-use burn::tensor::{Device, Tensor, module::batch_norm_train};
+use burn::tensor::{Device, Tensor};
+
+use crate::backends::cpu::{batch_norm_act_train, leaky_relu};
 
 /// PyTorch's `BatchNorm2d`: normalises with the batch statistics in training and the running
 /// statistics otherwise, and, unlike burn's `BatchNorm`, updates `running_var` with the
@@ -45,26 +47,43 @@ impl BatchNorm2d {
 
     /// Normalises `input` [batch, channels, h, w].
     pub fn forward(&self, input: Tensor<4>) -> Tensor<4> {
+        self.forward_act(input, 1.0)
+    }
+
+    /// Normalises `input` [batch, channels, h, w], then LeakyReLU with `slope` in [0, 1] (0:
+    /// ReLU, 1: no activation). In training, one fused operation on the CPU backend
+    /// ([`batch_norm_act_train`]).
+    pub fn forward_act(&self, input: Tensor<4>, slope: f64) -> Tensor<4> {
         if input.device().is_autodiff() && self.training.is_enabled() {
-            self.forward_train(input)
+            return self.forward_train(input, slope);
+        }
+        let device = input.device();
+        let out = burn::tensor::module::batch_norm(
+            input,
+            self.weight.val(),
+            self.bias.val(),
+            self.running_mean.value().to_device(&device),
+            self.running_var.value().to_device(&device),
+            self.epsilon,
+        );
+        if slope == 1.0 {
+            out
         } else {
-            let device = input.device();
-            burn::tensor::module::batch_norm(
-                input,
-                self.weight.val(),
-                self.bias.val(),
-                self.running_mean.value().to_device(&device),
-                self.running_var.value().to_device(&device),
-                self.epsilon,
-            )
+            leaky_relu(out, slope)
         }
     }
 
-    fn forward_train(&self, input: Tensor<4>) -> Tensor<4> {
+    fn forward_train(&self, input: Tensor<4>, slope: f64) -> Tensor<4> {
         let [batch, _, h, w] = input.dims();
         let samples = (batch * h * w) as f64;
         let device = input.device();
-        let out = batch_norm_train(input, self.weight.val(), self.bias.val(), self.epsilon);
+        let out = batch_norm_act_train(
+            input,
+            self.weight.val(),
+            self.bias.val(),
+            self.epsilon,
+            slope,
+        );
         // PyTorch keeps the unbiased variance: n / (n - 1) times the biased one.
         let unbiased = if samples > 1.0 {
             samples / (samples - 1.0)
@@ -75,9 +94,9 @@ impl BatchNorm2d {
         let mean = self.running_mean.value_sync().to_device(&device);
         let var = self.running_var.value_sync().to_device(&device);
         self.running_mean
-            .update((mean * (1.0 - m) + out.mean.detach() * m).detach());
+            .update((mean * (1.0 - m) + out.mean * m).detach());
         self.running_var
-            .update((var * (1.0 - m) + out.variance.detach() * (m * unbiased)).detach());
+            .update((var * (1.0 - m) + out.variance * (m * unbiased)).detach());
         // `RunningState` parks an update per thread until the next read; module visitors
         // (saving, checkpoints) read the committed value only. Commit now so that a checkpoint
         // taken right after this forward holds the statistics PyTorch would have.

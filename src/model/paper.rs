@@ -147,9 +147,9 @@ impl PaperGenerator {
         let x = self
             .encoder
             .iter()
-            .fold(x, |x, l| leaky(l.bn.forward(conv4::forward(&l.conv, x))));
+            .fold(x, |x, l| l.bn.forward_act(conv4::forward(&l.conv, x), 0.2));
         let x = self.decoder.iter().fold(x, |x, l| {
-            leaky_relu(l.bn.forward(conv4::forward_transposed(&l.conv, x)), 0.0)
+            l.bn.forward_act(conv4::forward_transposed(&l.conv, x), 0.0)
         });
         activation::sigmoid(conv4::forward_transposed(&self.last, x))
     }
@@ -217,7 +217,7 @@ impl PaperDiscriminator {
         let mut x = leaky(conv4::forward(&self.first, x));
         let mut features = Vec::with_capacity(self.blocks.len());
         for block in &self.blocks {
-            x = leaky(block.bn.forward(conv4::forward(&block.conv, x)));
+            x = block.bn.forward_act(conv4::forward(&block.conv, x), 0.2);
             features.push(x.clone());
         }
         PaperDiscriminatorOutput {

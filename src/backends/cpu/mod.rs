@@ -1,11 +1,12 @@
 //! The `flex` (CPU) backend's hand-written operations: the 4x4 stride-2 convolutions
 //! ([`conv4`]), InstanceNorm + activation (+ dropout) ([`norm_act`]), the U-Net's head
-//! ([`upsample2x_conv4`]), the ResNet's convolutions with their padding or upsampling
+//! ([`upsample2x_conv4`]), BatchNorm + activation in training ([`batch_norm_act_train`]), the ResNet's convolutions with their padding or upsampling
 //! ([`padded_conv`]) and Adam in one pass ([`FusedAdam`]). Each checks whether its fast
 //! path applies (`f32` tensors on `flex`) and otherwise composes burn's operations, so every
 //! other backend (wgpu, cuda) runs burn's.
 
 mod adam;
+mod batch_norm;
 mod buffers;
 pub mod conv4;
 #[cfg(test)]
@@ -15,6 +16,7 @@ pub mod padded_conv;
 mod upsample_conv;
 
 pub use adam::FusedAdam;
+pub use batch_norm::{BatchNormActOutput, batch_norm_act_train};
 pub use norm_act::{instance_norm_act, leaky_relu};
 pub use upsample_conv::{upsample_nearest2x, upsample2x_conv4};
 
