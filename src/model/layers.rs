@@ -7,7 +7,7 @@ use burn::nn::{
 };
 use burn::tensor::{Device, Tensor};
 
-use crate::backends::cpu::{batch_norm_act_train, leaky_relu};
+use crate::backends::cpu::{batch_norm_act_eval, batch_norm_act_train};
 
 /// PyTorch's `BatchNorm2d`: normalises with the batch statistics in training and the running
 /// statistics otherwise, and, unlike burn's `BatchNorm`, updates `running_var` with the
@@ -51,26 +51,24 @@ impl BatchNorm2d {
     }
 
     /// Normalises `input` [batch, channels, h, w], then LeakyReLU with `slope` in [0, 1] (0:
-    /// ReLU, 1: no activation). In training, one fused operation on the CPU backend
-    /// ([`batch_norm_act_train`]).
+    /// ReLU, 1: no activation). One fused operation on the CPU backend
+    /// ([`batch_norm_act_train`], [`batch_norm_act_eval`]).
     pub fn forward_act(&self, input: Tensor<4>, slope: f64) -> Tensor<4> {
         if input.device().is_autodiff() && self.training.is_enabled() {
             return self.forward_train(input, slope);
         }
         let device = input.device();
-        let out = burn::tensor::module::batch_norm(
+        batch_norm_act_eval(
             input,
             self.weight.val(),
             self.bias.val(),
-            self.running_mean.value().to_device(&device),
-            self.running_var.value().to_device(&device),
+            [
+                self.running_mean.value().to_device(&device),
+                self.running_var.value().to_device(&device),
+            ],
             self.epsilon,
-        );
-        if slope == 1.0 {
-            out
-        } else {
-            leaky_relu(out, slope)
-        }
+            slope,
+        )
     }
 
     fn forward_train(&self, input: Tensor<4>, slope: f64) -> Tensor<4> {

@@ -16,7 +16,7 @@ pub mod padded_conv;
 mod upsample_conv;
 
 pub use adam::FusedAdam;
-pub use batch_norm::{BatchNormActOutput, batch_norm_act_train};
+pub use batch_norm::{BatchNormActOutput, batch_norm_act_eval, batch_norm_act_train};
 pub use norm_act::{instance_norm_act, leaky_relu};
 pub use upsample_conv::{upsample_nearest2x, upsample2x_conv4};
 

@@ -23,7 +23,10 @@ use burn::backend::flex::FlexTensor;
 use burn::backend::{
     AutodiffBackend, Backend, Dispatch, Flex, backend_extension, tensor::FloatTensor,
 };
-use burn::tensor::{Tensor, activation, module::batch_norm_train};
+use burn::tensor::{
+    Tensor, activation,
+    module::{batch_norm, batch_norm_train},
+};
 
 use super::buffers::{contiguous, tensor, tensor_like, values};
 use super::is_cpu_f32;
@@ -102,6 +105,39 @@ pub fn batch_norm_act_train(
         mean,
         variance,
     }
+}
+
+/// BatchNorm of `x` [n, c, h, w] with given statistics (the running ones: inference), `weight`
+/// and `bias` [c], then LeakyReLU with `slope` in [0, 1] (0: ReLU, 1: no activation). One
+/// fused pass on the CPU backend without autodiff (the fused operation's gradient assumes
+/// batch statistics); burn's `batch_norm` and activation elsewhere.
+pub fn batch_norm_act_eval(
+    x: Tensor<4>,
+    weight: Tensor<1>,
+    bias: Tensor<1>,
+    statistics: [Tensor<1>; 2],
+    epsilon: f64,
+    slope: f64,
+) -> Tensor<4> {
+    let [mean, variance] = statistics;
+    if !(0.0..=1.0).contains(&slope) || !is_cpu_f32(&x) || x.device().is_autodiff() {
+        let out = batch_norm(x, weight, bias, mean, variance, epsilon);
+        return if slope == 1.0 {
+            out
+        } else {
+            activation::leaky_relu(out, slope)
+        };
+    }
+    // [2, c]: means, then variances, as `batch_moments` lays them out.
+    let moments = Tensor::cat(vec![mean.unsqueeze::<2>(), variance.unsqueeze::<2>()], 0);
+    Tensor::from_dispatch(<Dispatch as BatchNormActBackend>::batch_norm_act(
+        x.into_dispatch(),
+        weight.into_dispatch(),
+        bias.into_dispatch(),
+        moments.into_dispatch(),
+        slope as f32,
+        epsilon as f32,
+    ))
 }
 
 fn layout_of(x: &FlexTensor) -> Layout {
@@ -350,6 +386,41 @@ mod tests {
             for (name, (o, b)) in names.iter().zip(ours.iter().zip(&burn)) {
                 assert_close(&format!("{name}, slope {slope}, {shape:?}"), o, b);
             }
+        }
+    }
+
+    #[test]
+    fn inference_equals_burns_batch_norm_and_activation() {
+        let device = Device::flex();
+        for (slope, shape) in [
+            (0.2, [3, 5, 4, 4]),
+            (0.0, [1, 7, 8, 8]),
+            (1.0, [2, 3, 1, 1]),
+        ] {
+            let c = shape[1];
+            let x = values_of(shape, 1, &device);
+            let (w, b) = (values_of([c], 3, &device), values_of([c], 5, &device));
+            let mean = values_of([c], 9, &device) * 0.1;
+            let var = values_of([c], 11, &device).abs() + 0.5;
+            let ours = batch_norm_act_eval(
+                x.clone(),
+                w.clone(),
+                b.clone(),
+                [mean.clone(), var.clone()],
+                1e-5,
+                slope,
+            );
+            let burn = batch_norm(x, w, b, mean, var, 1e-5);
+            let burn = if slope == 1.0 {
+                burn
+            } else {
+                activation::leaky_relu(burn, slope)
+            };
+            assert_close(
+                &format!("slope {slope}, {shape:?}"),
+                &flat(ours),
+                &flat(burn),
+            );
         }
     }
 
