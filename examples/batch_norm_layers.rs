@@ -1,5 +1,5 @@
-//! burn's BatchNorm (training mode) + activation against
-//! `discogan::backends::cpu::batch_norm_act_train`, per normalisation of the paper's networks at
+//! burn's BatchNorm (training mode) followed by discogan's parallel activation (the paper nets
+//! before the fusion) against `discogan::backends::cpu::batch_norm_act_train`, per normalisation of the paper's networks at
 //! width 64, 64 px, batch 8 (BENCHMARKS.md): forward + backward (input, weight and bias
 //! gradients), best of five runs after one warm-up.
 //!
@@ -9,8 +9,8 @@ use std::hint::black_box;
 use std::time::Instant;
 
 use burn::tensor::module::batch_norm_train;
-use burn::tensor::{Device, Distribution, Tensor, activation};
-use discogan::backends::cpu::batch_norm_act_train;
+use burn::tensor::{Device, Distribution, Tensor};
+use discogan::backends::cpu::{batch_norm_act_train, leaky_relu};
 
 /// Best of five runs after one warm-up, in milliseconds.
 fn best_ms(mut f: impl FnMut()) -> f64 {
@@ -31,7 +31,7 @@ fn step(inputs: &[Tensor<4>; 1], params: &[Tensor<1>; 2], slope: f64, fused: boo
     let out = if fused {
         batch_norm_act_train(x.clone(), weight.clone(), bias.clone(), 1e-5, slope).output
     } else {
-        activation::leaky_relu(
+        leaky_relu(
             batch_norm_train(x.clone(), weight.clone(), bias.clone(), 1e-5).output,
             slope,
         )

@@ -1,7 +1,7 @@
 //! The arithmetic of [`super`]'s fused operation on plain slices laid out [n, c, plane].
 //!
 //! Forward, per channel `k` over its `N = n * plane` values: `mean`, biased `var` (the batch
-//! statistics, as PyTorch's `BatchNorm2d` in training), `y = (x - mean) / sqrt(var + eps)`,
+//! statistics, as PyTorch's `BatchNorm2d` in training; in inference the running ones), `y = (x - mean) / sqrt(var + eps)`,
 //! `z = weight[k] * y + bias[k]`, `out = z` if `z > 0` else `slope * z` (slope 1: no
 //! activation). Backward from `g = dL/dout`: `gz = g * (z > 0 ? 1 : slope)`, `dbias[k] = sum gz`,
 //! `dweight[k] = sum gz * y`, and the input gradient, through the statistics too,
@@ -100,8 +100,8 @@ fn activation_slope(z: f32, slope: f32) -> f32 {
     if z > 0.0 { 1.0 } else { slope }
 }
 
-/// Normalises `x` with the batch statistics `moments` (from [`moments`]), scales, shifts and
-/// activates it. With `keep_normalized` the result also holds `y` for [`backward`].
+/// Normalises `x` with `moments` (the batch statistics from [`moments`], or the running ones),
+/// scales, shifts and activates it. With `keep_normalized` the result also holds `y` for [`backward`].
 pub fn forward(
     x: &[f32],
     layout: Layout,

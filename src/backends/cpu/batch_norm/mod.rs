@@ -1,5 +1,6 @@
-//! BatchNorm in training mode (batch statistics) + LeakyReLU/ReLU as one operation on the CPU
-//! backend, with a hand-written backward pass: the paper's networks' normalisation.
+//! BatchNorm + LeakyReLU/ReLU as one operation on the CPU backend: the paper's networks'
+//! normalisation. In training (batch statistics) with a hand-written backward pass; in
+//! inference (running statistics, no autodiff) the same forward pass.
 //!
 //! burn's `batch_norm_train` composes about ten tensor passes forward and fifteen backward
 //! (means, variance, reshapes and broadcasts), each on one thread at these sizes (burn-flex
@@ -24,12 +25,13 @@ use burn::backend::{
     AutodiffBackend, Backend, Dispatch, Flex, backend_extension, tensor::FloatTensor,
 };
 use burn::tensor::{
-    Tensor, activation,
+    Tensor,
     module::{batch_norm, batch_norm_train},
 };
 
 use super::buffers::{contiguous, tensor, tensor_like, values};
 use super::is_cpu_f32;
+use super::norm_act::leaky_relu;
 use kernel::{Layout, Params};
 
 /// The fused operation as a backend extension: implemented for `Flex` and `Autodiff<Flex>`.
@@ -38,10 +40,11 @@ pub trait BatchNormActBackend: Backend {
     /// The per-channel batch mean and biased variance of `x` [n, c, h, w], as [2, c] (means,
     /// then variances); not tracked by autodiff.
     fn batch_moments(x: FloatTensor<Self>) -> FloatTensor<Self>;
-    /// `x` [n, c, h, w] normalised with its batch statistics `moments` (from
-    /// [`batch_moments`](Self::batch_moments) of the same `x`), scaled by `weight` [c], shifted
-    /// by `bias` [c], then LeakyReLU(`slope`) (0: ReLU, 1: none). The gradient of `x` includes
-    /// the statistics' share: `moments` itself takes none.
+    /// `x` [n, c, h, w] normalised with `moments` [2, c] (means, then biased variances),
+    /// scaled by `weight` [c], shifted by `bias` [c], then LeakyReLU(`slope`) (0: ReLU, 1:
+    /// none). On autodiff, `moments` must be [`batch_moments`](Self::batch_moments) of the same
+    /// `x`: the gradient of `x` includes the batch statistics' share, and `moments` itself
+    /// takes none.
     fn batch_norm_act(
         x: FloatTensor<Self>,
         weight: FloatTensor<Self>,
@@ -50,6 +53,28 @@ pub trait BatchNormActBackend: Backend {
         slope: f32,
         epsilon: f32,
     ) -> FloatTensor<Self>;
+}
+
+/// Whether the fused operation applies: `f32` tensors on the CPU backend, a non-empty `x`
+/// [n, c, h, w], `[c]` vectors beside it and a slope in [0, 1]. Anything else goes to burn's
+/// composition (which checks the shapes itself).
+fn fused_applies(x: &Tensor<4>, vectors: &[&Tensor<1>], slope: f64) -> bool {
+    let channels = x.dims()[1];
+    (0.0..=1.0).contains(&slope)
+        && is_cpu_f32(x)
+        && x.shape().num_elements() > 0
+        && vectors
+            .iter()
+            .all(|v| is_cpu_f32(*v) && v.dims() == [channels])
+}
+
+/// LeakyReLU with `slope` (1: none) after burn's normalisation.
+fn activate(x: Tensor<4>, slope: f64) -> Tensor<4> {
+    if slope == 1.0 {
+        x
+    } else {
+        leaky_relu(x, slope)
+    }
 }
 
 /// What [`batch_norm_act_train`] returns.
@@ -65,8 +90,8 @@ pub struct BatchNormActOutput {
 
 /// BatchNorm of `x` [n, c, h, w] with its batch statistics, `weight` and `bias` [c], then
 /// LeakyReLU with `slope` in [0, 1] (0: ReLU, 1: no activation); also the statistics, for the
-/// running averages. One fused operation on the CPU backend, burn's `batch_norm_train` and
-/// activation elsewhere.
+/// running averages. One fused operation on the CPU backend (`f32`, non-empty), burn's
+/// `batch_norm_train` and the activation elsewhere.
 pub fn batch_norm_act_train(
     x: Tensor<4>,
     weight: Tensor<1>,
@@ -74,15 +99,10 @@ pub fn batch_norm_act_train(
     epsilon: f64,
     slope: f64,
 ) -> BatchNormActOutput {
-    if !(0.0..=1.0).contains(&slope) || !is_cpu_f32(&x) {
+    if !fused_applies(&x, &[&weight, &bias], slope) {
         let out = batch_norm_train(x, weight, bias, epsilon);
-        let output = if slope == 1.0 {
-            out.output
-        } else {
-            activation::leaky_relu(out.output, slope)
-        };
         return BatchNormActOutput {
-            output,
+            output: activate(out.output, slope),
             mean: out.mean.detach(),
             variance: out.variance.detach(),
         };
@@ -110,7 +130,7 @@ pub fn batch_norm_act_train(
 /// BatchNorm of `x` [n, c, h, w] with given statistics (the running ones: inference), `weight`
 /// and `bias` [c], then LeakyReLU with `slope` in [0, 1] (0: ReLU, 1: no activation). One
 /// fused pass on the CPU backend without autodiff (the fused operation's gradient assumes
-/// batch statistics); burn's `batch_norm` and activation elsewhere.
+/// batch statistics); burn's `batch_norm` and the activation elsewhere, autodiff included.
 pub fn batch_norm_act_eval(
     x: Tensor<4>,
     weight: Tensor<1>,
@@ -120,13 +140,9 @@ pub fn batch_norm_act_eval(
     slope: f64,
 ) -> Tensor<4> {
     let [mean, variance] = statistics;
-    if !(0.0..=1.0).contains(&slope) || !is_cpu_f32(&x) || x.device().is_autodiff() {
-        let out = batch_norm(x, weight, bias, mean, variance, epsilon);
-        return if slope == 1.0 {
-            out
-        } else {
-            activation::leaky_relu(out, slope)
-        };
+    let vectors = [&weight, &bias, &mean, &variance];
+    if !fused_applies(&x, &vectors, slope) || x.device().is_autodiff() {
+        return activate(batch_norm(x, weight, bias, mean, variance, epsilon), slope);
     }
     // [2, c]: means, then variances, as `batch_moments` lays them out.
     let moments = Tensor::cat(vec![mean.unsqueeze::<2>(), variance.unsqueeze::<2>()], 0);
@@ -294,7 +310,7 @@ impl<C: CheckpointStrategy> BatchNormActBackend for Autodiff<Flex, C> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use burn::tensor::{Device, Shape, TensorData};
+    use burn::tensor::{Device, Shape, TensorData, activation};
 
     /// Deterministic values with varied channel statistics (no shared random generator: tests
     /// run in parallel).
@@ -380,11 +396,29 @@ mod tests {
             (0.2, [2, 2, 32, 32]),
             (0.0, [1, 9, 3, 5]),
             (0.2, [8, 16, 16, 16]),
+            (0.0, [3, 7, 32, 32]),
         ] {
             let ours = run(|x, w, b| batch_norm_act_train(x, w, b, 1e-5, slope), shape);
             let burn = run(|x, w, b| burns(x, w, b, slope), shape);
             for (name, (o, b)) in names.iter().zip(ours.iter().zip(&burn)) {
                 assert_close(&format!("{name}, slope {slope}, {shape:?}"), o, b);
+            }
+        }
+    }
+
+    #[test]
+    fn one_image_of_a_batch_shares_its_buffer_and_still_works() {
+        // A slice of a batch is contiguous but a part of its parent's buffer (at the start, or
+        // offset): the operation must read only its own values.
+        for images in [0..1, 1..2] {
+            let one = |x: Tensor<4>| x.slice([images.clone()]);
+            let ours = run(
+                |x, w, b| batch_norm_act_train(one(x), w, b, 1e-5, 0.2),
+                [2, 3, 4, 4],
+            );
+            let burn = run(|x, w, b| burns(one(x), w, b, 0.2), [2, 3, 4, 4]);
+            for (o, b) in ours.iter().zip(&burn) {
+                assert_close(&format!("images {images:?}"), o, b);
             }
         }
     }
