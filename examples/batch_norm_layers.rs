@@ -6,23 +6,13 @@
 //! usage: RAYON_NUM_THREADS=2 cargo run --release --example batch_norm_layers
 
 use std::hint::black_box;
-use std::time::Instant;
 
 use burn::tensor::module::batch_norm_train;
 use burn::tensor::{Device, Distribution, Tensor};
 use discogan::backends::cpu::{batch_norm_act_train, leaky_relu};
 
-/// Best of five runs after one warm-up, in milliseconds.
-fn best_ms(mut f: impl FnMut()) -> f64 {
-    f();
-    (0..5)
-        .map(|_| {
-            let start = Instant::now();
-            f();
-            start.elapsed().as_secs_f64() * 1000.0
-        })
-        .fold(f64::INFINITY, f64::min)
-}
+mod timing;
+use timing::best_ms;
 
 /// Forward and backward of one normalisation + activation, by `fused` or burn's composition.
 fn step(inputs: &[Tensor<4>; 1], params: &[Tensor<1>; 2], slope: f64, fused: bool) {
@@ -63,8 +53,8 @@ fn main() {
         let weight = Tensor::<1>::ones([shape[1]], &device).require_grad();
         let bias = Tensor::<1>::zeros([shape[1]], &device).require_grad();
         let (inputs, params) = ([x], [weight, bias]);
-        let burn = best_ms(|| step(&inputs, &params, slope, false));
-        let fused = best_ms(|| step(&inputs, &params, slope, true));
+        let burn = best_ms(5, || step(&inputs, &params, slope, false));
+        let fused = best_ms(5, || step(&inputs, &params, slope, true));
         let total = if what.starts_with('G') {
             &mut generator
         } else {

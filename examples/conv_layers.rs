@@ -5,26 +5,16 @@
 //! usage: RAYON_NUM_THREADS=2 cargo run --release --example conv_layers
 
 use std::hint::black_box;
-use std::time::Instant;
 
 use burn::tensor::module::{conv_transpose2d, conv2d};
 use burn::tensor::ops::{ConvOptions, ConvTransposeOptions};
 use burn::tensor::{Device, Distribution, Tensor};
 use discogan::backends::cpu::conv4;
 
-type Conv = fn(Tensor<4>, Tensor<4>, Option<Tensor<1>>) -> Tensor<4>;
+mod timing;
+use timing::best_ms;
 
-/// Best of five runs after one warm-up, in milliseconds.
-fn best_ms(mut f: impl FnMut()) -> f64 {
-    f();
-    (0..5)
-        .map(|_| {
-            let start = Instant::now();
-            f();
-            start.elapsed().as_secs_f64() * 1000.0
-        })
-        .fold(f64::INFINITY, f64::min)
-}
+type Conv = fn(Tensor<4>, Tensor<4>, Option<Tensor<1>>) -> Tensor<4>;
 
 fn burn_conv(x: Tensor<4>, w: Tensor<4>, b: Option<Tensor<1>>) -> Tensor<4> {
     conv2d(x, w, b, ConvOptions::new([2, 2], [1, 1], [1, 1], 1))
@@ -70,7 +60,7 @@ fn main() {
         let b = Tensor::<1>::random([c_out], normal, &plain);
         let mut row = Vec::new();
         for conv in convs {
-            row.push(best_ms(|| {
+            row.push(best_ms(5, || {
                 black_box(conv(x.clone(), w.clone(), Some(b.clone())).into_data());
             }));
         }
@@ -78,7 +68,7 @@ fn main() {
         let wa = Tensor::<4>::from_data(w.to_data(), &device).require_grad();
         let ba = Tensor::<1>::from_data(b.to_data(), &device).require_grad();
         for conv in convs {
-            row.push(best_ms(|| {
+            row.push(best_ms(5, || {
                 let y = conv(xa.clone(), wa.clone(), Some(ba.clone()));
                 black_box((y.clone() * y).sum().backward());
             }));

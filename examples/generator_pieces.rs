@@ -14,17 +14,8 @@ use discogan::backends::cpu::FusedAdam;
 use discogan::config::OptimizerConfig;
 use discogan::model::UNetGeneratorConfig;
 
-/// Best of four runs after one warm-up, in milliseconds.
-fn best_ms(mut f: impl FnMut()) -> f64 {
-    f();
-    (0..4)
-        .map(|_| {
-            let start = Instant::now();
-            f();
-            start.elapsed().as_secs_f64() * 1000.0
-        })
-        .fold(f64::INFINITY, f64::min)
-}
+mod timing;
+use timing::best_ms;
 
 fn main() -> anyhow::Result<()> {
     let mut args = std::env::args().skip(1);
@@ -38,13 +29,13 @@ fn main() -> anyhow::Result<()> {
     let x = Tensor::<4>::random([8, 3, 64, 64], Distribution::Uniform(-1.0, 1.0), &device);
     let inference = g.valid();
     let x_plain = Tensor::<4>::random([8, 3, 64, 64], Distribution::Uniform(-1.0, 1.0), &plain);
-    let forward_inference = best_ms(|| {
+    let forward_inference = best_ms(4, || {
         black_box(inference.forward(x_plain.clone()));
     });
-    let forward_training = best_ms(|| {
+    let forward_training = best_ms(4, || {
         black_box(g.forward(x.clone()));
     });
-    let forward_backward = best_ms(|| {
+    let forward_backward = best_ms(4, || {
         black_box(g.forward(x.clone()).mean().backward());
     });
     let mut optim = if burn_adam {

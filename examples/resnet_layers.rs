@@ -7,7 +7,6 @@
 //! usage: RAYON_NUM_THREADS=2 cargo run --release --example resnet_layers [WIDTH]
 
 use std::hint::black_box;
-use std::time::Instant;
 
 use burn::nn::InstanceNormConfig;
 use burn::tensor::module::conv2d;
@@ -16,17 +15,8 @@ use burn::tensor::{Device, Distribution, Tensor};
 use discogan::backends::cpu::padded_conv::{self, ConvSpec, Padding};
 use discogan::backends::cpu::{instance_norm_act, upsample_nearest2x};
 
-/// Best of five runs after one warm-up, in milliseconds.
-fn best_ms(mut f: impl FnMut()) -> f64 {
-    f();
-    (0..5)
-        .map(|_| {
-            let start = Instant::now();
-            f();
-            start.elapsed().as_secs_f64() * 1000.0
-        })
-        .fold(f64::INFINITY, f64::min)
-}
+mod timing;
+use timing::best_ms;
 
 fn random(shape: [usize; 4], device: &Device) -> Tensor<4> {
     Tensor::random(shape, Distribution::Uniform(-1.0, 1.0), device)
@@ -62,12 +52,12 @@ fn main() -> anyhow::Result<()> {
             if mirror > 0 { reflect(x, mirror) } else { x }
         };
         let input = prepare(x.clone()).detach().require_grad();
-        let conv = best_ms(|| {
+        let conv = best_ms(5, || {
             let y = conv2d(input.clone(), weight.clone(), None, options.clone());
             black_box(y.sum().backward());
         });
         let around = if up || mirror > 0 {
-            best_ms(|| {
+            best_ms(5, || {
                 black_box(prepare(x.clone()).sum().backward());
             })
         } else {
@@ -83,7 +73,7 @@ fn main() -> anyhow::Result<()> {
             },
             stride,
         };
-        let fused = best_ms(|| {
+        let fused = best_ms(5, || {
             let y = padded_conv::conv(x.clone(), weight.clone(), None, spec);
             black_box(y.sum().backward());
         });
@@ -97,7 +87,7 @@ fn main() -> anyhow::Result<()> {
     for (c, side, count) in [(w, 64, 2), (2 * w, 32, 2), (4 * w, 16, 13)] {
         let norm = InstanceNormConfig::new(c).with_affine(false).init(&device);
         let x = random([n, c, side, side], &device).require_grad();
-        let ms = best_ms(|| {
+        let ms = best_ms(5, || {
             black_box(
                 instance_norm_act(x.clone(), &norm, 0.0, None)
                     .sum()

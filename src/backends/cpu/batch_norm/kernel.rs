@@ -12,6 +12,8 @@
 
 use rayon::prelude::*;
 
+use super::super::norm_act::kernel::activation_slope;
+
 /// Values per parallel task of the element-wise passes (the paper's planes range from 16 to
 /// 1,024 values).
 const TASK: usize = 1 << 14;
@@ -93,11 +95,6 @@ pub struct Forward {
     pub normalized: Vec<f32>,
     /// `1 / sqrt(var + eps)` per channel.
     pub inv_std: Vec<f32>,
-}
-
-/// The activation's factor at `z` (`act(z) = z * activation_slope(z)`), and its derivative.
-fn activation_slope(z: f32, slope: f32) -> f32 {
-    if z > 0.0 { 1.0 } else { slope }
 }
 
 /// Normalises `x` with `moments` (the batch statistics from [`moments`], or the running ones),

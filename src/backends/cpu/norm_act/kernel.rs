@@ -74,8 +74,9 @@ fn planes_per_task(plane: usize) -> usize {
     (TASK / plane.max(1)).max(1)
 }
 
-/// The activation's derivative at `y` (and its factor: `act(y) = y * activation_slope(y)`).
-fn activation_slope(y: f32, slope: f32) -> f32 {
+/// The activation's derivative at `y` (and its factor: `act(y) = y * activation_slope(y)`);
+/// also the fused BatchNorm's (`batch_norm/`).
+pub(in crate::backends::cpu) fn activation_slope(y: f32, slope: f32) -> f32 {
     if y > 0.0 { 1.0 } else { slope }
 }
 

@@ -11,7 +11,7 @@
 //! stream whose seed comes from burn's generator (so a run's seed still decides it), and drawn
 //! again in the backward pass instead of being stored. Other backends compose burn's layers.
 
-mod kernel;
+pub(super) mod kernel;
 
 use std::sync::Arc;
 
