@@ -2,9 +2,11 @@
 //! of [`super::conv4`] and [`super::norm_act`].
 
 use std::borrow::Cow;
+use std::mem::{ManuallyDrop, MaybeUninit};
 
 use burn::backend::flex::FlexTensor;
 use burn::tensor::{Shape, TensorData};
+use rayon::prelude::*;
 
 /// `x` with its values in order in its buffer (copied only if they are not).
 pub(super) fn contiguous(x: FlexTensor) -> FlexTensor {
@@ -35,6 +37,39 @@ pub(super) fn tensor_like(like: &FlexTensor, values: Vec<f32>) -> FlexTensor {
     tensor(values, like.layout().shape().clone())
 }
 
+/// `len` values computed in parallel: `fill(index, run)` writes the `index`-th run of `chunk`
+/// values (the last run may be shorter), which it receives zeroed.
+///
+/// Why not `vec![0.0; len]` and `par_chunks_mut`: glibc's calloc clears reused memory with one
+/// `memset` on the calling thread (the binary keeps freed memory, `src/malloc.rs`), a whole
+/// pass over the buffer with the other core idle, before the parallel pass writes it again.
+/// Here each task zeroes its own run just before writing it, in its cache.
+pub(super) fn par_zeroed(
+    len: usize,
+    chunk: usize,
+    fill: impl Fn(usize, &mut [f32]) + Sync,
+) -> Vec<f32> {
+    let mut values: Vec<MaybeUninit<f32>> = Vec::with_capacity(len);
+    // SAFETY: `MaybeUninit` values need no initialisation.
+    unsafe { values.set_len(len) };
+    values
+        .par_chunks_mut(chunk.max(1))
+        .enumerate()
+        .for_each(|(index, run)| {
+            run.iter_mut().for_each(|v| {
+                v.write(0.0);
+            });
+            // SAFETY: every value of `run` was just initialised, and `MaybeUninit<f32>` has
+            // `f32`'s layout.
+            let run = unsafe { &mut *(run as *mut [MaybeUninit<f32>] as *mut [f32]) };
+            fill(index, run);
+        });
+    // SAFETY: the runs cover `values` (`par_chunks_mut`), each was initialised above; the
+    // pointer, length and capacity are `values`' own, of the same layout.
+    let mut values = ManuallyDrop::new(values);
+    unsafe { Vec::from_raw_parts(values.as_mut_ptr().cast::<f32>(), len, values.capacity()) }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -55,5 +90,16 @@ mod tests {
         let strided = x.narrow(1, 1, 1);
         assert!(!strided.is_contiguous());
         assert_eq!(&*values(&strided), &[1.0, 4.0, 7.0, 10.0]);
+    }
+
+    #[test]
+    fn par_zeroed_hands_out_every_run_zeroed_once() {
+        // 10 values in runs of 4: 4, 4 and a last run of 2. Each run adds its index + 1 to
+        // values it receives as 0, so a value not zeroed, handed out twice or never shows.
+        let v = par_zeroed(10, 4, |index, run| {
+            run.iter_mut().for_each(|x| *x += (index + 1) as f32)
+        });
+        assert_eq!(v, [1.0, 1.0, 1.0, 1.0, 2.0, 2.0, 2.0, 2.0, 3.0, 3.0]);
+        assert!(par_zeroed(0, 4, |_, _| unreachable!("no run of nothing")).is_empty());
     }
 }

@@ -2,7 +2,8 @@
 //! ([`conv4`]), InstanceNorm + activation (+ dropout) ([`norm_act`]), the U-Net's head
 //! ([`upsample2x_conv4`]), BatchNorm + activation ([`batch_norm_act_train`],
 //! [`batch_norm_act_eval`]), the ResNet's convolutions with their padding or upsampling
-//! ([`padded_conv`]) and Adam in one pass ([`FusedAdam`]). Each checks whether its fast
+//! ([`padded_conv`]) and Adam in one pass ([`FusedAdam`]); the convolutions' matrix products
+//! call the `gemm` crate into buffers of their own (`gemm.rs`). Each checks whether its fast
 //! path applies (`f32` tensors on `flex`) and otherwise composes burn's operations, so every
 //! other backend (wgpu, cuda) runs burn's.
 
@@ -12,6 +13,7 @@ mod buffers;
 pub mod conv4;
 #[cfg(test)]
 mod conv_check;
+mod gemm;
 mod norm_act;
 pub mod padded_conv;
 mod upsample_conv;

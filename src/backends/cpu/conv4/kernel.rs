@@ -8,6 +8,8 @@
 
 use rayon::prelude::*;
 
+use super::super::buffers::par_zeroed;
+
 /// Values per parallel task of the element-wise passes.
 const TASK: usize = 1 << 14;
 
@@ -39,75 +41,116 @@ fn source(o: usize, k: usize, side: usize) -> Option<usize> {
     (2 * o + k).checked_sub(1).filter(|&i| i < side)
 }
 
+/// One row of a column matrix: `dst[ox] = src[2 ox + kw - 1]` for the `ow = src.len() / 2`
+/// small pixels of a row (`dst`), 0 where that reads the padding (`ox = 0` for `kw = 0`, the last one
+/// for `kw = 3`). One branch per row, not per value: the copies are plain strided loads.
+fn tap_row(dst: &mut [f32], src: &[f32], kw: usize) {
+    let ow = dst.len();
+    let even = |d: &mut [f32], s: &[f32]| {
+        d.iter_mut()
+            .zip(s.iter().step_by(2))
+            .for_each(|(d, s)| *d = *s)
+    };
+    match kw {
+        0 => {
+            dst[0] = 0.0;
+            even(&mut dst[1..], &src[1..]);
+        }
+        1 => even(dst, src),
+        2 => even(dst, &src[1..]),
+        _ => {
+            even(&mut dst[..ow - 1], &src[2..]);
+            dst[ow - 1] = 0.0;
+        }
+    }
+}
+
 /// Columns [c * 16, n * P] of `big` [n, c, h, w].
 pub fn im2col(big: &[f32], c: usize, g: Geometry) -> Vec<f32> {
     let (oh, ow, p) = (g.h / 2, g.w / 2, g.p());
-    let mut cols = vec![0.0; c * 16 * g.columns()];
-    cols.par_chunks_mut(g.columns())
-        .enumerate()
-        .for_each(|(row, out)| {
-            let (ch, kh, kw) = (row / 16, (row / 4) % 4, row % 4);
-            for image in 0..g.n {
-                let plane = &big[(image * c + ch) * g.h * g.w..][..g.h * g.w];
-                for oy in 0..oh {
-                    let Some(iy) = source(oy, kh, g.h) else {
-                        continue; // the row stays 0 (padding)
-                    };
-                    let src = &plane[iy * g.w..][..g.w];
-                    let dst = &mut out[image * p + oy * ow..][..ow];
-                    for (ox, d) in dst.iter_mut().enumerate() {
-                        if let Some(ix) = source(ox, kw, g.w) {
-                            *d = src[ix];
-                        }
-                    }
+    par_zeroed(c * 16 * g.columns(), g.columns(), |row, out| {
+        let (ch, kh, kw) = (row / 16, (row / 4) % 4, row % 4);
+        for image in 0..g.n {
+            let plane = &big[(image * c + ch) * g.h * g.w..][..g.h * g.w];
+            for oy in 0..oh {
+                let dst = &mut out[image * p + oy * ow..][..ow];
+                match source(oy, kh, g.h) {
+                    Some(iy) => tap_row(dst, &plane[iy * g.w..][..g.w], kw),
+                    None => dst.fill(0.0), // the padding rows
                 }
             }
-        });
-    cols
+        }
+    })
+}
+
+/// Adds to `row` (a row of the big image, `2 ow` pixels) the four taps `kw` = 0..4 of one
+/// kernel row: `taps[kw]` holds the `ow` column values of one row of small pixels. Pixel
+/// `2 j` takes `kw = 1` of small pixel `j` and then `kw = 3` of `j - 1`; pixel `2 j + 1` takes
+/// `kw = 0` of `j + 1` and then `kw = 2` of `j`. With `FIRST`, `row`'s previous values are not
+/// read (the row's first kernel row), so it needs no zeroing.
+fn add_kernel_row<const FIRST: bool>(row: &mut [f32], taps: [&[f32]; 4]) {
+    let ow = taps[0].len();
+    let [t0, t1, t2, t3] = taps;
+    // Pixel pairs (2 j, 2 j + 1) for j in 1..ow - 1 have all four taps; the two ends lack one.
+    let start = |v: f32, base: f32| if FIRST { v } else { base + v };
+    row[0] = start(t1[0], row[0]);
+    if ow > 1 {
+        row[1] = start(t0[1], row[1]) + t2[0];
+        for (j, pair) in row.chunks_exact_mut(2).enumerate().take(ow - 1).skip(1) {
+            pair[0] = start(t1[j], pair[0]) + t3[j - 1];
+            pair[1] = start(t0[j + 1], pair[1]) + t2[j];
+        }
+        let j = ow - 1;
+        row[2 * j] = start(t1[j], row[2 * j]) + t3[j - 1];
+        row[2 * j + 1] = start(t2[j], row[2 * j + 1]);
+    } else {
+        row[1] = start(t2[0], row[1]);
+    }
 }
 
 /// The adjoint of [`im2col`]: big [n, c, h, w] with every column value added back to the pixel it
-/// was read from. Each pixel gathers its (at most) four taps in a fixed order.
-pub fn col2im(cols: &[f32], c: usize, g: Geometry) -> Vec<f32> {
+/// was read from (then `bias[ch]` added to channel `ch`, when given). Each pixel sums its (at
+/// most) four taps in a fixed order: kernel rows `kh` of one parity in increasing order (row
+/// `2 i` takes `kh = 1` of small row `i`, then `kh = 3` of `i - 1`; row `2 i + 1` takes `kh = 0`
+/// of `i + 1`, then `kh = 2` of `i`), and within each the order of [`add_kernel_row`].
+pub fn col2im(cols: &[f32], c: usize, g: Geometry, bias: Option<&[f32]>) -> Vec<f32> {
     let (oh, ow, p, columns) = (g.h / 2, g.w / 2, g.p(), g.columns());
-    let mut big = vec![0.0; g.n * c * g.h * g.w];
-    big.par_chunks_mut(g.h * g.w)
-        .enumerate()
-        .for_each(|(plane_index, plane)| {
-            let (image, ch) = (plane_index / c, plane_index % c);
-            for (iy, row) in plane.chunks_mut(g.w).enumerate() {
-                // Taps kh with 2 oy + kh - 1 = iy: kh of iy + 1's parity, oy = (iy + 1 - kh) / 2.
-                for kh in ((iy + 1) % 2..4).step_by(2) {
-                    let Some(oy) = (iy + 1).checked_sub(kh).map(|v| v / 2).filter(|&o| o < oh)
-                    else {
-                        continue;
-                    };
-                    for (ix, v) in row.iter_mut().enumerate() {
-                        for kw in ((ix + 1) % 2..4).step_by(2) {
-                            let Some(ox) =
-                                (ix + 1).checked_sub(kw).map(|v| v / 2).filter(|&o| o < ow)
-                            else {
-                                continue;
-                            };
-                            let r = ch * 16 + kh * 4 + kw;
-                            *v += cols[r * columns + image * p + oy * ow + ox];
-                        }
-                    }
-                }
+    par_zeroed(g.n * c * g.h * g.w, g.h * g.w, |plane_index, plane| {
+        let (image, ch) = (plane_index / c, plane_index % c);
+        // The four taps kw of kernel row kh for small row oy.
+        let taps = |kh: usize, oy: usize| {
+            let at =
+                |kw: usize| &cols[(ch * 16 + kh * 4 + kw) * columns + image * p + oy * ow..][..ow];
+            [at(0), at(1), at(2), at(3)]
+        };
+        for (iy, row) in plane.chunks_exact_mut(g.w).enumerate() {
+            let i = iy / 2;
+            // (kh, oy) of the row's taps, in order; the second is absent at the edges.
+            let (first, second) = if iy % 2 == 0 {
+                ((1, i), i.checked_sub(1).map(|o| (3, o)))
+            } else if i + 1 < oh {
+                ((0, i + 1), Some((2, i)))
+            } else {
+                ((2, i), None)
+            };
+            add_kernel_row::<true>(row, taps(first.0, first.1));
+            if let Some((kh, oy)) = second {
+                add_kernel_row::<false>(row, taps(kh, oy));
             }
-        });
-    big
+            if let Some(bias) = bias {
+                row.iter_mut().for_each(|v| *v += bias[ch]);
+            }
+        }
+    })
 }
 
 /// [n, c, p] -> [c, n * p]: each channel's pixels of all images in one row.
 pub fn to_channel_major(x: &[f32], n: usize, c: usize, p: usize) -> Vec<f32> {
-    let mut out = vec![0.0; x.len()];
-    out.par_chunks_mut(n * p).enumerate().for_each(|(ch, row)| {
+    par_zeroed(x.len(), n * p, |ch, row| {
         for (image, dst) in row.chunks_mut(p).enumerate() {
             dst.copy_from_slice(&x[(image * c + ch) * p..][..p]);
         }
-    });
-    out
+    })
 }
 
 /// [c, n * p] -> [n, c, p], adding `bias[ch]` to channel `ch` when given.
@@ -118,9 +161,9 @@ pub fn from_channel_major(
     p: usize,
     bias: Option<&[f32]>,
 ) -> Vec<f32> {
-    let mut out = vec![0.0; x.len()];
-    from_channel_major_into(x, n, c, p, bias, &mut out);
-    out
+    par_zeroed(x.len(), p, |plane, dst| {
+        channel_plane(x, n, c, p, bias, plane, dst)
+    })
 }
 
 /// [`from_channel_major`] into `out` ([n, c, p] values).
@@ -132,14 +175,27 @@ pub fn from_channel_major_into(
     bias: Option<&[f32]>,
     out: &mut [f32],
 ) {
-    out.par_chunks_mut(p).enumerate().for_each(|(plane, dst)| {
-        let (image, ch) = (plane / c, plane % c);
-        let src = &x[ch * n * p + image * p..][..p];
-        match bias {
-            Some(b) => dst.iter_mut().zip(src).for_each(|(d, s)| *d = s + b[ch]),
-            None => dst.copy_from_slice(src),
-        }
-    });
+    out.par_chunks_mut(p)
+        .enumerate()
+        .for_each(|(plane, dst)| channel_plane(x, n, c, p, bias, plane, dst));
+}
+
+/// Plane `plane` (image `plane / c`, channel `plane % c`) of [`from_channel_major`] into `dst`.
+fn channel_plane(
+    x: &[f32],
+    n: usize,
+    c: usize,
+    p: usize,
+    bias: Option<&[f32]>,
+    plane: usize,
+    dst: &mut [f32],
+) {
+    let (image, ch) = (plane / c, plane % c);
+    let src = &x[ch * n * p + image * p..][..p];
+    match bias {
+        Some(b) => dst.iter_mut().zip(src).for_each(|(d, s)| *d = s + b[ch]),
+        None => dst.copy_from_slice(src),
+    }
 }
 
 /// Adds `bias[ch]` to every pixel of channel `ch` of `x` [n, c, p], in place.
@@ -204,8 +260,80 @@ mod tests {
             .map(|i| ((i * 53 % 29) as f32 - 14.0) / 9.0)
             .collect();
         let dot = |a: &[f32], b: &[f32]| a.iter().zip(b).map(|(a, b)| (a * b) as f64).sum::<f64>();
-        let (lhs, rhs) = (dot(&im2col(&x, c, g), &y), dot(&x, &col2im(&y, c, g)));
+        let (lhs, rhs) = (dot(&im2col(&x, c, g), &y), dot(&x, &col2im(&y, c, g, None)));
         assert!((lhs - rhs).abs() < 1e-3, "{lhs} vs {rhs}");
+    }
+
+    /// im2col by its definition, one value at a time.
+    fn im2col_by_definition(big: &[f32], c: usize, g: Geometry) -> Vec<f32> {
+        let (ow, p) = (g.w / 2, g.p());
+        let mut cols = vec![0.0; c * 16 * g.columns()];
+        for (row, out) in cols.chunks_mut(g.columns()).enumerate() {
+            let (ch, kh, kw) = (row / 16, (row / 4) % 4, row % 4);
+            for (column, v) in out.iter_mut().enumerate() {
+                let (image, oy, ox) = (column / p, (column % p) / ow, column % ow);
+                if let (Some(iy), Some(ix)) = (source(oy, kh, g.h), source(ox, kw, g.w)) {
+                    *v = big[((image * c + ch) * g.h + iy) * g.w + ix];
+                }
+            }
+        }
+        cols
+    }
+
+    /// col2im by its definition: each pixel adds its taps, kernel rows then columns of its
+    /// parity in increasing order (the order [`col2im`] promises).
+    fn col2im_by_definition(cols: &[f32], c: usize, g: Geometry) -> Vec<f32> {
+        let (oh, ow, p) = (g.h / 2, g.w / 2, g.p());
+        let mut big = vec![0.0; g.n * c * g.h * g.w];
+        for (index, v) in big.iter_mut().enumerate() {
+            let (plane, iy, ix) = (index / (g.h * g.w), (index / g.w) % g.h, index % g.w);
+            let (image, ch) = (plane / c, plane % c);
+            for kh in ((iy + 1) % 2..4).step_by(2) {
+                let Some(oy) = (iy + 1).checked_sub(kh).map(|v| v / 2).filter(|&o| o < oh) else {
+                    continue;
+                };
+                for kw in ((ix + 1) % 2..4).step_by(2) {
+                    let Some(ox) = (ix + 1).checked_sub(kw).map(|v| v / 2).filter(|&o| o < ow)
+                    else {
+                        continue;
+                    };
+                    *v += cols[(ch * 16 + kh * 4 + kw) * g.columns() + image * p + oy * ow + ox];
+                }
+            }
+        }
+        big
+    }
+
+    #[test]
+    fn im2col_and_col2im_equal_their_definitions_bit_for_bit() {
+        // Sides of 2 (one small pixel: both ends at once), 4 and 6, square or not.
+        for (n, c, h, w) in [
+            (1, 1, 2, 2),
+            (2, 3, 6, 4),
+            (1, 2, 4, 8),
+            (3, 1, 2, 6),
+            (2, 2, 8, 2),
+        ] {
+            let g = Geometry { n, h, w };
+            let big: Vec<f32> = (0..n * c * h * w)
+                .map(|i| ((i * 37 % 23) as f32 - 11.0) / 7.0)
+                .collect();
+            assert_eq!(
+                im2col(&big, c, g),
+                im2col_by_definition(&big, c, g),
+                "{g:?}"
+            );
+            let cols: Vec<f32> = (0..c * 16 * g.columns())
+                .map(|i| ((i * 53 % 29) as f32 - 14.0) / 9.0)
+                .collect();
+            let expected = col2im_by_definition(&cols, c, g);
+            assert_eq!(col2im(&cols, c, g, None), expected, "{g:?}");
+            // With a bias: added to each pixel's sum.
+            let bias: Vec<f32> = (0..c).map(|ch| 0.25 + ch as f32).collect();
+            let mut with_bias = expected;
+            add_bias(&mut with_bias, c, h * w, &bias);
+            assert_eq!(col2im(&cols, c, g, Some(&bias)), with_bias, "{g:?}");
+        }
     }
 
     #[test]

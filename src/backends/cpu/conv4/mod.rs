@@ -26,15 +26,15 @@ use burn::backend::autodiff::{
     ops::{Backward, Ops, OpsKind},
 };
 use burn::backend::flex::FlexTensor;
-use burn::backend::ops::FloatTensorOps;
 use burn::backend::{Backend, Dispatch, Flex, backend_extension, tensor::FloatTensor};
 use burn::nn::PaddingConfig2d;
 use burn::nn::conv::{Conv2d, ConvTranspose2d};
+use burn::tensor::Tensor;
 use burn::tensor::module::{conv_transpose2d, conv2d};
 use burn::tensor::ops::{ConvOptions, ConvTransposeOptions};
-use burn::tensor::{Shape, Tensor};
 
 use super::buffers::{contiguous, tensor, values};
+use super::gemm::{MatRef, matmul};
 use super::is_cpu_f32;
 use kernel::Geometry;
 
@@ -122,51 +122,43 @@ fn dims4(x: &FlexTensor) -> [usize; 4] {
     [s[0], s[1], s[2], s[3]]
 }
 
-/// `weight` [c_small, c_big, 4, 4] as the matrix [c_small, c_big * 16].
-fn weight_matrix(weight: &FlexTensor) -> FlexTensor {
-    let [c_small, c_big, _, _] = dims4(weight);
-    contiguous(weight.clone()).reshape(Shape::from([c_small, c_big * 16]))
-}
-
 /// The columns [c_big * 16, n * P] of `big` [n, c_big, h, w].
-fn columns(big: &FlexTensor, g: Geometry) -> FlexTensor {
-    let c_big = dims4(big)[1];
-    tensor(
-        kernel::im2col(&values(big), c_big, g),
-        [c_big * 16, g.columns()],
-    )
+fn columns(big: &FlexTensor, g: Geometry) -> Vec<f32> {
+    kernel::im2col(&values(big), dims4(big)[1], g)
 }
 
 /// `small` [n, c_small, h, w] as the matrix [c_small, n * h * w].
-fn channel_major(small: &FlexTensor) -> FlexTensor {
+fn channel_major(small: &FlexTensor) -> Vec<f32> {
     let [n, c_small, h, w] = dims4(small);
-    let rows = kernel::to_channel_major(&values(small), n, c_small, h * w);
-    tensor(rows, [c_small, n * h * w])
+    kernel::to_channel_major(&values(small), n, c_small, h * w)
+}
+
+/// `weight` [c_small, c_big, 4, 4] (its values) as the matrix [c_small, c_big * 16].
+fn weight_matrix<'a>(weight: &FlexTensor, values: &'a [f32]) -> MatRef<'a> {
+    let [c_small, c_big, _, _] = dims4(weight);
+    MatRef::row_major(values, c_small, c_big * 16)
 }
 
 /// Convolution `big` [n, c_big, h, w] -> [n, c_small, h/2, w/2] (+ `bias` [c_small]).
 fn down(big: &FlexTensor, weight: &FlexTensor, bias: Option<&FlexTensor>) -> FlexTensor {
     let [n, _, h, w] = dims4(big);
     let g = Geometry { n, h, w };
-    down_from_columns(columns(big, g), g, weight, bias)
+    down_from_columns(&columns(big, g), g, weight, bias)
 }
 
 /// [`down`] from the big image's [`columns`].
 fn down_from_columns(
-    cols: FlexTensor,
+    cols: &[f32],
     g: Geometry,
     weight: &FlexTensor,
     bias: Option<&FlexTensor>,
 ) -> FlexTensor {
+    let w = values(weight);
+    let w = weight_matrix(weight, &w);
+    let rows = dims4(weight)[1] * 16;
+    let small = matmul(w, MatRef::row_major(cols, rows, g.columns())); // [c_small, n * P]
     let c_small = dims4(weight)[0];
-    let small = contiguous(Flex::float_matmul(weight_matrix(weight), cols)); // [c_small, n * P]
-    let out = kernel::from_channel_major(
-        &values(&small),
-        g.n,
-        c_small,
-        g.p(),
-        bias.map(values).as_deref(),
-    );
+    let out = kernel::from_channel_major(&small, g.n, c_small, g.p(), bias.map(values).as_deref());
     tensor(out, [g.n, c_small, g.h / 2, g.w / 2])
 }
 
@@ -178,33 +170,32 @@ fn up(small: &FlexTensor, weight: &FlexTensor, bias: Option<&FlexTensor>) -> Fle
         h: 2 * h,
         w: 2 * w,
     };
-    up_from_channel_major(channel_major(small), g, weight, bias)
+    up_from_channel_major(&channel_major(small), g, weight, bias)
 }
 
 /// [`up`] from the small image as a [`channel_major`] matrix.
 fn up_from_channel_major(
-    small: FlexTensor,
+    small: &[f32],
     g: Geometry,
     weight: &FlexTensor,
     bias: Option<&FlexTensor>,
 ) -> FlexTensor {
-    let c_big = dims4(weight)[1];
-    let weight_t = weight_matrix(weight).transpose(0, 1); // [c_big * 16, c_small], a view
-    let cols = contiguous(Flex::float_matmul(weight_t, small));
-    let mut big = kernel::col2im(&values(&cols), c_big, g);
-    if let Some(bias) = bias {
-        kernel::add_bias(&mut big, c_big, g.h * g.w, &values(bias));
-    }
+    let [c_small, c_big, _, _] = dims4(weight);
+    let w = values(weight);
+    let w_t = weight_matrix(weight, &w).t(); // [c_big * 16, c_small]
+    let cols = matmul(w_t, MatRef::row_major(small, c_small, g.columns()));
+    let big = kernel::col2im(&cols, c_big, g, bias.map(values).as_deref());
     tensor(big, [g.n, c_big, g.h, g.w])
 }
 
 /// The weight gradient [c_small, c_big, 4, 4] from the big image's [`columns`] and the small
 /// image as a [`channel_major`] matrix (the convolution's input and output gradient, or the
 /// transposed one's output gradient and input).
-fn weight_grad(cols: FlexTensor, small: FlexTensor) -> FlexTensor {
-    let (c_small, c_big) = (small.layout().shape()[0], cols.layout().shape()[0] / 16);
-    let grad = Flex::float_matmul(small, cols.transpose(0, 1)); // [c_small, c_big * 16]
-    contiguous(grad).reshape(Shape::from([c_small, c_big, 4, 4]))
+fn weight_grad(cols: &[f32], small: &[f32], c_small: usize, c_big: usize) -> FlexTensor {
+    let columns = small.len() / c_small.max(1);
+    let cols_t = MatRef::row_major(cols, c_big * 16, columns).t(); // [n * P, c_big * 16]
+    let grad = matmul(MatRef::row_major(small, c_small, columns), cols_t);
+    tensor(grad, [c_small, c_big, 4, 4])
 }
 
 /// The bias gradient [c] of an output gradient [n, c, h, w].
@@ -251,6 +242,7 @@ impl Backward<Flex, 3> for Conv4Backward {
         }
         // Each direction's two gradients share one operand: the output gradient as a matrix
         // (convolution) or its columns (transposed convolution).
+        let [c_small, c_big, _, _] = dims4(&weight);
         let (w_grad, x_grad) = match direction {
             Direction::Down => {
                 let [n, _, h, w] = dims4(&x);
@@ -258,10 +250,10 @@ impl Backward<Flex, 3> for Conv4Backward {
                 let grad = channel_major(&grad);
                 let wg = weight_node
                     .is_some()
-                    .then(|| weight_grad(columns(&x, g), grad.clone()));
+                    .then(|| weight_grad(&columns(&x, g), &grad, c_small, c_big));
                 let xg = x_node
                     .is_some()
-                    .then(|| up_from_channel_major(grad, g, &weight, None));
+                    .then(|| up_from_channel_major(&grad, g, &weight, None));
                 (wg, xg)
             }
             Direction::Up => {
@@ -270,10 +262,10 @@ impl Backward<Flex, 3> for Conv4Backward {
                 let cols = columns(&grad, g);
                 let wg = weight_node
                     .is_some()
-                    .then(|| weight_grad(cols.clone(), channel_major(&x)));
+                    .then(|| weight_grad(&cols, &channel_major(&x), c_small, c_big));
                 let xg = x_node
                     .is_some()
-                    .then(|| down_from_columns(cols, g, &weight, None));
+                    .then(|| down_from_columns(&cols, g, &weight, None));
                 (wg, xg)
             }
         };

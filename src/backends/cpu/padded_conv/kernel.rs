@@ -9,7 +9,7 @@
 
 use std::ops::Range;
 
-use rayon::prelude::*;
+use super::super::buffers::par_zeroed;
 
 /// The padding's values.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -126,34 +126,30 @@ pub fn im2col(x: &[f32], g: Geometry, images: std::ops::Range<usize>) -> Vec<f32
     let (oh, ow, p, k) = (g.oh(), g.ow(), g.p(), g.k);
     let (rows_of, cols_of) = (g.sources(g.h, oh), g.sources(g.w, ow));
     let columns = images.len() * p;
-    let mut cols = vec![0.0; g.rows() * columns];
-    cols.par_chunks_mut(columns)
-        .enumerate()
-        .for_each(|(row, out)| {
-            let (ch, kh, kw) = (row / (k * k), (row / k) % k, row % k);
-            for (local, image) in images.clone().enumerate() {
-                let plane = &x[(image * g.c + ch) * g.h * g.w..][..g.h * g.w];
-                for oy in 0..oh {
-                    let Some(iy) = rows_of[oy * k + kh] else {
-                        continue; // zeros of the padding
-                    };
-                    let src = &plane[iy * g.w..][..g.w];
-                    let dst = &mut out[local * p + oy * ow..][..ow];
-                    let inside = g.interior(g.w, ow, kw);
-                    let (lo, hi) = Geometry::interior_bounds(&inside);
-                    // The padding's columns through the table, the image's by arithmetic.
-                    for ox in (0..lo).chain(hi..ow) {
-                        if let Some(ix) = cols_of[ox * k + kw] {
-                            dst[ox] = src[ix];
-                        }
-                    }
-                    if let Some((range, first)) = inside {
-                        copy_interior(&mut dst[range], src, g, first);
+    par_zeroed(g.rows() * columns, columns, |row, out| {
+        let (ch, kh, kw) = (row / (k * k), (row / k) % k, row % k);
+        for (local, image) in images.clone().enumerate() {
+            let plane = &x[(image * g.c + ch) * g.h * g.w..][..g.h * g.w];
+            for oy in 0..oh {
+                let Some(iy) = rows_of[oy * k + kh] else {
+                    continue; // zeros of the padding
+                };
+                let src = &plane[iy * g.w..][..g.w];
+                let dst = &mut out[local * p + oy * ow..][..ow];
+                let inside = g.interior(g.w, ow, kw);
+                let (lo, hi) = Geometry::interior_bounds(&inside);
+                // The padding's columns through the table, the image's by arithmetic.
+                for ox in (0..lo).chain(hi..ow) {
+                    if let Some(ix) = cols_of[ox * k + kw] {
+                        dst[ox] = src[ix];
                     }
                 }
+                if let Some((range, first)) = inside {
+                    copy_interior(&mut dst[range], src, g, first);
+                }
             }
-        });
-    cols
+        }
+    })
 }
 
 /// The adjoint of [`im2col`] for the same images: [images.len(), c, h, w] with every column
@@ -164,35 +160,31 @@ pub fn col2im(cols: &[f32], g: Geometry, images: usize) -> Vec<f32> {
     let (oh, ow, p, k) = (g.oh(), g.ow(), g.p(), g.k);
     let (rows_of, cols_of) = (g.sources(g.h, oh), g.sources(g.w, ow));
     let columns = images * p;
-    let mut x = vec![0.0; images * g.c * g.h * g.w];
-    x.par_chunks_mut(g.h * g.w)
-        .enumerate()
-        .for_each(|(plane_index, plane)| {
-            let (image, ch) = (plane_index / g.c, plane_index % g.c);
-            for kh in 0..k {
-                for kw in 0..k {
-                    let row = &cols[((ch * k + kh) * k + kw) * columns + image * p..][..p];
-                    for oy in 0..oh {
-                        let Some(iy) = rows_of[oy * k + kh] else {
-                            continue;
-                        };
-                        let dst = &mut plane[iy * g.w..][..g.w];
-                        let row = &row[oy * ow..][..ow];
-                        let inside = g.interior(g.w, ow, kw);
-                        let (lo, hi) = Geometry::interior_bounds(&inside);
-                        for ox in (0..lo).chain(hi..ow) {
-                            if let Some(ix) = cols_of[ox * k + kw] {
-                                dst[ix] += row[ox];
-                            }
+    par_zeroed(images * g.c * g.h * g.w, g.h * g.w, |plane_index, plane| {
+        let (image, ch) = (plane_index / g.c, plane_index % g.c);
+        for kh in 0..k {
+            for kw in 0..k {
+                let row = &cols[((ch * k + kh) * k + kw) * columns + image * p..][..p];
+                for oy in 0..oh {
+                    let Some(iy) = rows_of[oy * k + kh] else {
+                        continue;
+                    };
+                    let dst = &mut plane[iy * g.w..][..g.w];
+                    let row = &row[oy * ow..][..ow];
+                    let inside = g.interior(g.w, ow, kw);
+                    let (lo, hi) = Geometry::interior_bounds(&inside);
+                    for ox in (0..lo).chain(hi..ow) {
+                        if let Some(ix) = cols_of[ox * k + kw] {
+                            dst[ix] += row[ox];
                         }
-                        if let Some((range, first)) = inside {
-                            add_interior(dst, &row[range], g, first);
-                        }
+                    }
+                    if let Some((range, first)) = inside {
+                        add_interior(dst, &row[range], g, first);
                     }
                 }
             }
-        });
-    x
+        }
+    })
 }
 
 /// The output-side form, for layers with fewer output than input channels or with an
@@ -206,35 +198,31 @@ pub fn gather_taps(z: &[f32], g: Geometry, c_out: usize, images: usize) -> Vec<f
     let (oh, ow, k, hw) = (g.oh(), g.ow(), g.k, g.h * g.w);
     let (rows_of, cols_of) = (g.sources(g.h, oh), g.sources(g.w, ow));
     let columns = images * hw;
-    let mut y = vec![0.0; images * c_out * oh * ow];
-    y.par_chunks_mut(oh * ow)
-        .enumerate()
-        .for_each(|(plane_index, plane)| {
-            let (image, o) = (plane_index / c_out, plane_index % c_out);
-            for kh in 0..k {
-                for kw in 0..k {
-                    let row = &z[((o * k + kh) * k + kw) * columns + image * hw..][..hw];
-                    let inside = g.interior(g.w, ow, kw);
-                    let (lo, hi) = Geometry::interior_bounds(&inside);
-                    for oy in 0..oh {
-                        let Some(iy) = rows_of[oy * k + kh] else {
-                            continue;
-                        };
-                        let src = &row[iy * g.w..][..g.w];
-                        let dst = &mut plane[oy * ow..][..ow];
-                        for ox in (0..lo).chain(hi..ow) {
-                            if let Some(ix) = cols_of[ox * k + kw] {
-                                dst[ox] += src[ix];
-                            }
+    par_zeroed(images * c_out * oh * ow, oh * ow, |plane_index, plane| {
+        let (image, o) = (plane_index / c_out, plane_index % c_out);
+        for kh in 0..k {
+            for kw in 0..k {
+                let row = &z[((o * k + kh) * k + kw) * columns + image * hw..][..hw];
+                let inside = g.interior(g.w, ow, kw);
+                let (lo, hi) = Geometry::interior_bounds(&inside);
+                for oy in 0..oh {
+                    let Some(iy) = rows_of[oy * k + kh] else {
+                        continue;
+                    };
+                    let src = &row[iy * g.w..][..g.w];
+                    let dst = &mut plane[oy * ow..][..ow];
+                    for ox in (0..lo).chain(hi..ow) {
+                        if let Some(ix) = cols_of[ox * k + kw] {
+                            dst[ox] += src[ix];
                         }
-                        if let Some((range, first)) = &inside {
-                            accumulate_interior(&mut dst[range.clone()], src, g, *first);
-                        }
+                    }
+                    if let Some((range, first)) = &inside {
+                        accumulate_interior(&mut dst[range.clone()], src, g, *first);
                     }
                 }
             }
-        });
-    y
+        }
+    })
 }
 
 /// The adjoint of [`gather_taps`]: from the output's gradient [images, c_out, oh, ow], the
@@ -243,34 +231,30 @@ pub fn gather_taps(z: &[f32], g: Geometry, c_out: usize, images: usize) -> Vec<f
 pub fn scatter_taps(grad: &[f32], g: Geometry, c_out: usize, images: usize) -> Vec<f32> {
     let (oh, ow, k, hw) = (g.oh(), g.ow(), g.k, g.h * g.w);
     let (rows_of, cols_of) = (g.sources(g.h, oh), g.sources(g.w, ow));
-    let mut z = vec![0.0; c_out * k * k * images * hw];
-    z.par_chunks_mut(images * hw)
-        .enumerate()
-        .for_each(|(r, row)| {
-            let (o, kh, kw) = (r / (k * k), (r / k) % k, r % k);
-            let inside = g.interior(g.w, ow, kw);
-            let (lo, hi) = Geometry::interior_bounds(&inside);
-            for image in 0..images {
-                let plane = &grad[(image * c_out + o) * oh * ow..][..oh * ow];
-                let dst_plane = &mut row[image * hw..][..hw];
-                for oy in 0..oh {
-                    let Some(iy) = rows_of[oy * k + kh] else {
-                        continue;
-                    };
-                    let src = &plane[oy * ow..][..ow];
-                    let dst = &mut dst_plane[iy * g.w..][..g.w];
-                    for ox in (0..lo).chain(hi..ow) {
-                        if let Some(ix) = cols_of[ox * k + kw] {
-                            dst[ix] += src[ox];
-                        }
-                    }
-                    if let Some((range, first)) = &inside {
-                        add_interior(dst, &src[range.clone()], g, *first);
+    par_zeroed(c_out * k * k * images * hw, images * hw, |r, row| {
+        let (o, kh, kw) = (r / (k * k), (r / k) % k, r % k);
+        let inside = g.interior(g.w, ow, kw);
+        let (lo, hi) = Geometry::interior_bounds(&inside);
+        for image in 0..images {
+            let plane = &grad[(image * c_out + o) * oh * ow..][..oh * ow];
+            let dst_plane = &mut row[image * hw..][..hw];
+            for oy in 0..oh {
+                let Some(iy) = rows_of[oy * k + kh] else {
+                    continue;
+                };
+                let src = &plane[oy * ow..][..ow];
+                let dst = &mut dst_plane[iy * g.w..][..g.w];
+                for ox in (0..lo).chain(hi..ow) {
+                    if let Some(ix) = cols_of[ox * k + kw] {
+                        dst[ix] += src[ox];
                     }
                 }
+                if let Some((range, first)) = &inside {
+                    add_interior(dst, &src[range.clone()], g, *first);
+                }
             }
-        });
-    z
+        }
+    })
 }
 
 /// `dst[i] += src[(first + i * stride) / up]`: [`copy_interior`], adding.

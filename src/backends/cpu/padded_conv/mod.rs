@@ -42,6 +42,7 @@ use burn::tensor::{Shape, Tensor};
 
 use super::buffers::{contiguous, tensor, values};
 use super::conv4::kernel::{add_bias, bias_grad, from_channel_major_into, to_channel_major};
+use super::gemm::matmul_tensors;
 use super::is_cpu_f32;
 use super::upsample_nearest2x;
 use kernel::Geometry;
@@ -264,7 +265,7 @@ fn output_by_taps(
         let images = first..(first + step).min(g.n);
         let m = images.len();
         let x_cm = input_channel_major(&x, &g, &images);
-        let z = contiguous(Flex::float_matmul(w.clone(), x_cm)); // [c_out k², m h w]
+        let z = matmul_tensors(&w, &x_cm); // [c_out k², m h w]
         let y = kernel::gather_taps(&values(&z), g, c_out, m);
         out[first * c_out * p..][..m * c_out * p].copy_from_slice(&y);
     }
@@ -289,7 +290,7 @@ fn output_by_columns(
         let images = first..(first + step).min(g.n);
         let m = images.len();
         let cols = tensor(kernel::im2col(&x, g, images), [g.rows(), m * p]);
-        let y = contiguous(Flex::float_matmul(w.clone(), cols)); // [c_out, m P]
+        let y = matmul_tensors(&w, &cols); // [c_out, m P]
         from_channel_major_into(
             &values(&y),
             m,
@@ -342,14 +343,14 @@ fn grads_by_taps(
         let dz = tensor(kernel::scatter_taps(part, g, c_out, m), [taps, m * hw]);
         if want_w {
             let x_cm = input_channel_major(&x_values, &g, &images);
-            let wg = Flex::float_matmul(dz.clone(), x_cm.transpose(0, 1)); // [c_out k², c_in]
+            let wg = matmul_tensors(&dz, &x_cm.transpose(0, 1)); // [c_out k², c_in]
             w_grad = Some(match w_grad {
                 Some(sum) => Flex::float_add(sum, wg),
                 None => wg,
             });
         }
         if let Some(x_grad) = x_grad.as_mut() {
-            let dx = contiguous(Flex::float_matmul(w_t.clone(), dz)); // [c_in, m h w]
+            let dx = matmul_tensors(&w_t, &dz); // [c_in, m h w]
             let plane = g.c * hw;
             from_channel_major_into(
                 &values(&dx),
@@ -391,14 +392,14 @@ fn grads_by_columns(
         let grad_cm = tensor(to_channel_major(part, m, c_out, p), [c_out, m * p]);
         if want_w {
             let cols = tensor(kernel::im2col(&x_values, g, images.clone()), [rows, m * p]);
-            let wg = Flex::float_matmul(grad_cm.clone(), cols.transpose(0, 1)); // [c_out, rows]
+            let wg = matmul_tensors(&grad_cm, &cols.transpose(0, 1)); // [c_out, rows]
             w_grad = Some(match w_grad {
                 Some(sum) => Flex::float_add(sum, wg),
                 None => wg,
             });
         }
         if let Some(x_grad) = x_grad.as_mut() {
-            let cols_grad = contiguous(Flex::float_matmul(w_t.clone(), grad_cm)); // [rows, m P]
+            let cols_grad = matmul_tensors(&w_t, &grad_cm); // [rows, m P]
             let part = kernel::col2im(&values(&cols_grad), g, m);
             let plane = g.c * g.h * g.w;
             x_grad[first * plane..][..m * plane].copy_from_slice(&part);
