@@ -41,42 +41,44 @@ fn source(o: usize, k: usize, side: usize) -> Option<usize> {
     (2 * o + k).checked_sub(1).filter(|&i| i < side)
 }
 
-/// One row of a column matrix: `dst[ox] = src[2 ox + kw - 1]` for the `ow = src.len() / 2`
-/// small pixels of a row (`dst`), 0 where that reads the padding (`ox = 0` for `kw = 0`, the last one
-/// for `kw = 3`). One branch per row, not per value: the copies are plain strided loads.
-fn tap_row(dst: &mut [f32], src: &[f32], kw: usize) {
-    let ow = dst.len();
-    let even = |d: &mut [f32], s: &[f32]| {
-        d.iter_mut()
-            .zip(s.iter().step_by(2))
-            .for_each(|(d, s)| *d = *s)
-    };
-    match kw {
-        0 => {
-            dst[0] = 0.0;
-            even(&mut dst[1..], &src[1..]);
-        }
-        1 => even(dst, src),
-        2 => even(dst, &src[1..]),
-        _ => {
-            even(&mut dst[..ow - 1], &src[2..]);
-            dst[ow - 1] = 0.0;
-        }
+/// The four rows `kw` = 0..4 of one kernel row over one row of small pixels:
+/// `rows[kw][ox] = src[2 ox + kw - 1]` (`src` a row of the big image, `2 ow` pixels), 0 where
+/// that reads the padding (`ox = 0` for `kw = 0`, the last one for `kw = 3`). One pass splits
+/// `src` into its even and odd pixels (`kw` = 1 and 2); `kw` = 0 and 3 are those shifted by one.
+fn tap_rows([d0, d1, d2, d3]: [&mut [f32]; 4], src: &[f32]) {
+    let ow = d1.len();
+    for ((even, odd), pair) in d1.iter_mut().zip(d2.iter_mut()).zip(src.chunks_exact(2)) {
+        *even = pair[0];
+        *odd = pair[1];
     }
+    d0[0] = 0.0;
+    d0[1..].copy_from_slice(&d2[..ow - 1]);
+    d3[..ow - 1].copy_from_slice(&d1[1..]);
+    d3[ow - 1] = 0.0;
 }
 
-/// Columns [c * 16, n * P] of `big` [n, c, h, w].
+/// Columns [c * 16, n * P] of `big` [n, c, h, w]. Parallel over (channel, kernel row) pairs,
+/// each writing its four consecutive rows.
 pub fn im2col(big: &[f32], c: usize, g: Geometry) -> Vec<f32> {
-    let (oh, ow, p) = (g.h / 2, g.w / 2, g.p());
-    par_zeroed(c * 16 * g.columns(), g.columns(), |row, out| {
-        let (ch, kh, kw) = (row / 16, (row / 4) % 4, row % 4);
+    let (oh, ow, p, columns) = (g.h / 2, g.w / 2, g.p(), g.columns());
+    par_zeroed(c * 16 * columns, 4 * columns, |unit, out| {
+        let (ch, kh) = (unit / 4, unit % 4);
+        let (d0, rest) = out.split_at_mut(columns);
+        let (d1, rest) = rest.split_at_mut(columns);
+        let (d2, d3) = rest.split_at_mut(columns);
         for image in 0..g.n {
             let plane = &big[(image * c + ch) * g.h * g.w..][..g.h * g.w];
             for oy in 0..oh {
-                let dst = &mut out[image * p + oy * ow..][..ow];
-                match source(oy, kh, g.h) {
-                    Some(iy) => tap_row(dst, &plane[iy * g.w..][..g.w], kw),
-                    None => dst.fill(0.0), // the padding rows
+                // The padding rows (no source) stay as `par_zeroed` handed them: 0.
+                if let Some(iy) = source(oy, kh, g.h) {
+                    let at = image * p + oy * ow;
+                    let rows = [
+                        &mut d0[at..][..ow],
+                        &mut d1[at..][..ow],
+                        &mut d2[at..][..ow],
+                        &mut d3[at..][..ow],
+                    ];
+                    tap_rows(rows, &plane[iy * g.w..][..g.w]);
                 }
             }
         }
