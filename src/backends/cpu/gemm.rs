@@ -35,7 +35,7 @@ impl<'a> MatRef<'a> {
     /// If `values` holds fewer than `rows * cols` values.
     pub(super) fn row_major(values: &'a [f32], rows: usize, cols: usize) -> Self {
         assert!(
-            values.len() >= rows * cols,
+            rows.checked_mul(cols).is_some_and(|e| e <= values.len()),
             "a {rows} x {cols} matrix over {} values",
             values.len()
         );
@@ -63,17 +63,20 @@ impl<'a> MatRef<'a> {
 /// `lhs [m, k] x rhs [k, n]` as a row-major `[m, n]` vector.
 ///
 /// # Panics
-/// If the inner dimensions differ.
+/// If the inner dimensions differ, or `m * n` overflows.
 pub(super) fn matmul(lhs: MatRef, rhs: MatRef) -> Vec<f32> {
     assert_eq!(lhs.cols, rhs.rows, "matmul of {lhs:?} by {rhs:?}");
     let (m, k, n) = (lhs.rows, lhs.cols, rhs.cols);
     // The tasks zero their runs of the output; gemm then writes every value without reading
     // it (`read_dst` false), so no value is left as it was allocated.
-    let mut out = par_zeroed(m * n, 1 << 14, |_, _| {});
+    let Some(len) = m.checked_mul(n) else {
+        panic!("a {m} x {n} product overflows");
+    };
+    let mut out = par_zeroed(len, 1 << 14, |_, _| {});
     if m == 0 || n == 0 {
         return out;
     }
-    let parallelism = if m * k * n >= PARALLEL_THRESHOLD {
+    let parallelism = if m.saturating_mul(k).saturating_mul(n) >= PARALLEL_THRESHOLD {
         ::gemm::Parallelism::Rayon(0)
     } else {
         ::gemm::Parallelism::None
@@ -110,6 +113,8 @@ pub(super) fn matmul(lhs: MatRef, rhs: MatRef) -> Vec<f32> {
 /// [`matmul`] of two 2-D `f32` tensors, [m, k] x [k, n] -> [m, n]: a transposed view of a
 /// contiguous tensor is read in place, any other layout is copied into order first.
 pub(super) fn matmul_tensors(lhs: &FlexTensor, rhs: &FlexTensor) -> FlexTensor {
+    debug_assert_eq!(lhs.layout().shape().num_dims(), 2);
+    debug_assert_eq!(rhs.layout().shape().num_dims(), 2);
     let (lhs, lhs_t) = in_order(lhs);
     let (rhs, rhs_t) = in_order(rhs);
     let (lhs_values, rhs_values) = (values(&lhs), values(&rhs));

@@ -47,6 +47,7 @@ fn source(o: usize, k: usize, side: usize) -> Option<usize> {
 /// `src` into its even and odd pixels (`kw` = 1 and 2); `kw` = 0 and 3 are those shifted by one.
 fn tap_rows([d0, d1, d2, d3]: [&mut [f32]; 4], src: &[f32]) {
     let ow = d1.len();
+    debug_assert_eq!(src.len(), 2 * ow);
     for ((even, odd), pair) in d1.iter_mut().zip(d2.iter_mut()).zip(src.chunks_exact(2)) {
         *even = pair[0];
         *odd = pair[1];

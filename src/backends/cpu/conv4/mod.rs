@@ -140,8 +140,16 @@ fn weight_matrix<'a>(weight: &FlexTensor, values: &'a [f32]) -> MatRef<'a> {
 }
 
 /// Convolution `big` [n, c_big, h, w] -> [n, c_small, h/2, w/2] (+ `bias` [c_small]).
+///
+/// # Panics
+/// If `h` or `w` is odd (the public [`conv`] sends those to burn's `conv2d`): the kernels
+/// pair each small pixel with two big ones.
 fn down(big: &FlexTensor, weight: &FlexTensor, bias: Option<&FlexTensor>) -> FlexTensor {
     let [n, _, h, w] = dims4(big);
+    assert!(
+        h % 2 == 0 && w % 2 == 0,
+        "conv4_stride2 of a {h} x {w} image: sides must be even"
+    );
     let g = Geometry { n, h, w };
     down_from_columns(&columns(big, g), g, weight, bias)
 }
@@ -371,6 +379,17 @@ mod tests {
                 conv.forward(x.clone()),
             );
         }
+    }
+
+    #[test]
+    #[should_panic(expected = "sides must be even")]
+    fn the_backend_operation_refuses_odd_sides() {
+        // `conv` sends odd sides to burn; called directly, the operation refuses them rather
+        // than pairing pixels that do not exist.
+        let x = tensor(vec![0.0; 5 * 4], [1, 1, 5, 4]);
+        let weight = tensor(vec![0.0; 16], [1, 1, 4, 4]);
+        let bias = tensor(vec![0.0], [1]);
+        Flex::conv4_stride2(x, weight, bias);
     }
 
     #[test]
