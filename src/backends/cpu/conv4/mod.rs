@@ -161,11 +161,10 @@ fn down_from_columns(
     weight: &FlexTensor,
     bias: Option<&FlexTensor>,
 ) -> FlexTensor {
+    let [c_small, c_big, _, _] = dims4(weight);
     let w = values(weight);
-    let w = weight_matrix(weight, &w);
-    let rows = dims4(weight)[1] * 16;
-    let small = matmul(w, MatRef::row_major(cols, rows, g.columns())); // [c_small, n * P]
-    let c_small = dims4(weight)[0];
+    let cols = MatRef::row_major(cols, c_big * 16, g.columns());
+    let small = matmul(weight_matrix(weight, &w), cols); // [c_small, n * P]
     let out = kernel::from_channel_major(&small, g.n, c_small, g.p(), bias.map(values).as_deref());
     tensor(out, [g.n, c_small, g.h / 2, g.w / 2])
 }
