@@ -31,6 +31,8 @@ fn step(inputs: &[Tensor<4>; 1], params: &[Tensor<1>; 2], slope: f64, fused: boo
 }
 
 fn main() {
+    // The binary's allocator settings: what is timed is what `discogan` runs.
+    discogan::malloc::tune();
     let device = Device::flex().autodiff();
     // (what, shape, slope): the generator's encoder (LeakyReLU 0.2) and decoder (ReLU), the
     // discriminator's blocks (LeakyReLU 0.2).

@@ -26,6 +26,8 @@ fn burn_conv_transpose(x: Tensor<4>, w: Tensor<4>, b: Option<Tensor<1>>) -> Tens
 }
 
 fn main() {
+    // The binary's allocator settings: what is timed is what `discogan` runs.
+    discogan::malloc::tune();
     let plain = Device::flex();
     let device = plain.clone().autodiff();
     // (layer, in channels, out channels, input side, transposed)

@@ -18,6 +18,8 @@ mod timing;
 use timing::best_ms;
 
 fn main() -> anyhow::Result<()> {
+    // The binary's allocator settings: what is timed is what `discogan` runs.
+    discogan::malloc::tune();
     let mut args = std::env::args().skip(1);
     let width: usize = args.next().map_or(Ok(64), |s| s.parse())?;
     let burn_adam = args.next().as_deref() == Some("burn");

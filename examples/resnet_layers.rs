@@ -23,6 +23,8 @@ fn random(shape: [usize; 4], device: &Device) -> Tensor<4> {
 }
 
 fn main() -> anyhow::Result<()> {
+    // The binary's allocator settings: what is timed is what `discogan` runs.
+    discogan::malloc::tune();
     let width: usize = std::env::args().nth(1).map_or(Ok(32), |s| s.parse())?;
     let device = Device::flex().autodiff();
     let (n, w) = (8, width);

@@ -22,6 +22,7 @@ pub mod error;
 pub mod eval;
 pub mod grid;
 pub mod loss;
+pub mod malloc;
 pub mod model;
 pub mod rng;
 pub mod rundir;

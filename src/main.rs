@@ -1,10 +1,9 @@
 //! The `discogan` command: train, resume, translate, import and export.
 
 mod cli;
-mod malloc;
 
 fn main() -> std::process::ExitCode {
-    malloc::tune();
+    discogan::malloc::tune();
     // Crash points of the fault-injection tests, from FAILPOINTS (nothing in a normal build).
     let _failpoints = fail::FailScenario::setup();
     match cli::run() {

@@ -8,6 +8,9 @@
 //! next iteration reuse the same memory: the unet preset's iteration is ~10 % faster and its peak
 //! memory unchanged (BENCHMARKS.md). A user's own `MALLOC_MMAP_THRESHOLD_` or
 //! `MALLOC_TRIM_THRESHOLD_` takes precedence.
+//!
+//! The binary calls [`tune`] first thing in `main`, and so do the timing programs of
+//! `examples/`, so that what they time is what the binary runs.
 
 /// Applies the settings, unless the environment already sets them (glibc on Linux only).
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
@@ -18,8 +21,9 @@ pub fn tune() {
     if user_set {
         return;
     }
-    // SAFETY: `mallopt` only changes the allocator's parameters; it is called first thing in
-    // `main`, before any other thread exists. A rejected value leaves glibc's default in place.
+    // SAFETY: `mallopt` only changes the allocator's parameters, under glibc's arena lock, so
+    // it is sound from any thread at any time (callers make it the first thing in `main`, so
+    // that every allocation sees the settings). A rejected value leaves glibc's default.
     unsafe {
         // glibc before 2.35 caps the threshold at 32 MB (half its heap size).
         if libc::mallopt(libc::M_MMAP_THRESHOLD, 256 << 20) == 0 {
