@@ -21,9 +21,9 @@ pub fn tune() {
     if user_set {
         return;
     }
-    // SAFETY: `mallopt` only changes the allocator's parameters, under glibc's arena lock, so
-    // it is sound from any thread at any time (callers make it the first thing in `main`, so
-    // that every allocation sees the settings). A rejected value leaves glibc's default.
+    // SAFETY: `mallopt` only changes the allocator's parameters; it is called first thing in
+    // `main` (the binary's and the timing examples'), before any other thread exists. A
+    // rejected value leaves glibc's default in place.
     unsafe {
         // glibc before 2.35 caps the threshold at 32 MB (half its heap size).
         if libc::mallopt(libc::M_MMAP_THRESHOLD, 256 << 20) == 0 {
