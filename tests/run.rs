@@ -379,6 +379,37 @@ fn ctrl_c_sigterm_and_sighup_save_a_checkpoint_and_exit_cleanly() {
 }
 
 #[test]
+fn runs_finish_on_one_worker_thread_and_on_two() {
+    // The command runs on one of rayon's workers when there are several (src/main.rs). With
+    // one worker it must not: waiting for the data loader there left the loader's own
+    // parallel work without a thread, and the run hung.
+    let tmp = tempfile::tempdir().unwrap();
+    for threads in ["1", "2"] {
+        let out = tmp.path().join(threads);
+        let mut child = train_command(&out, 4, false)
+            .env("RAYON_NUM_THREADS", threads)
+            .spawn()
+            .unwrap();
+        let start = std::time::Instant::now();
+        while child.try_wait().unwrap().is_none() {
+            if start.elapsed() > std::time::Duration::from_secs(120) {
+                child.kill().unwrap();
+                panic!("{threads} thread(s): the run did not end in 2 minutes");
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        let output = child.wait_with_output().unwrap();
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert!(
+            output.status.success(),
+            "{threads} thread(s): {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        assert!(stdout.contains("finished at iteration 4"), "{stdout}");
+    }
+}
+
+#[test]
 fn a_diverging_run_stops_with_a_clear_error_and_the_last_checkpoint_intact() {
     // The losses are read back only when logged or before a checkpoint: checked every
     // iteration, and rarely (the divergence is then seen at the first checkpoint, before it is
