@@ -30,9 +30,15 @@ fn step(inputs: &[Tensor<4>; 1], params: &[Tensor<1>; 2], slope: f64, fused: boo
     black_box((x.grad(&grads), weight.grad(&grads), bias.grad(&grads)));
 }
 
-fn main() {
-    // The binary's allocator settings: what is timed is what `discogan` runs.
+/// With the binary's allocator settings and on one of rayon's workers, as the binary runs:
+/// what is timed is what `discogan` runs.
+fn main() -> anyhow::Result<()> {
     discogan::malloc::tune();
+    discogan::threads::on_worker(run)?;
+    Ok(())
+}
+
+fn run() {
     let device = Device::flex().autodiff();
     // (what, shape, slope): the generator's encoder (LeakyReLU 0.2) and decoder (ReLU), the
     // discriminator's blocks (LeakyReLU 0.2).

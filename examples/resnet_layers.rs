@@ -22,9 +22,14 @@ fn random(shape: [usize; 4], device: &Device) -> Tensor<4> {
     Tensor::random(shape, Distribution::Uniform(-1.0, 1.0), device)
 }
 
+/// With the binary's allocator settings and on one of rayon's workers, as the binary runs:
+/// what is timed is what `discogan` runs.
 fn main() -> anyhow::Result<()> {
-    // The binary's allocator settings: what is timed is what `discogan` runs.
     discogan::malloc::tune();
+    discogan::threads::on_worker(run)?
+}
+
+fn run() -> anyhow::Result<()> {
     let width: usize = std::env::args().nth(1).map_or(Ok(32), |s| s.parse())?;
     let device = Device::flex().autodiff();
     let (n, w) = (8, width);

@@ -93,6 +93,9 @@ pub enum Error {
         /// Who holds the lock, e.g. `process 1234`.
         holder: String,
     },
+    /// rayon's worker threads could not be started (the command runs on one of them).
+    #[error("cannot start the worker threads")]
+    Threads(#[source] rayon::ThreadPoolBuildError),
     /// A configuration too large for the memory this machine has free.
     #[error(
         "not enough memory: this configuration needs about {needed_mib} MiB ({detail}), and \

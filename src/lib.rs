@@ -26,6 +26,7 @@ pub mod malloc;
 pub mod model;
 pub mod rng;
 pub mod rundir;
+pub mod threads;
 pub mod toy;
 pub mod train;
 pub mod translate;

@@ -380,7 +380,7 @@ fn ctrl_c_sigterm_and_sighup_save_a_checkpoint_and_exit_cleanly() {
 
 #[test]
 fn runs_finish_on_one_worker_thread_and_on_two() {
-    // The command runs on one of rayon's workers when there are several (src/main.rs). With
+    // The command runs on one of rayon's workers when there are several (src/threads.rs). With
     // one worker it must not: waiting for the data loader there left the loader's own
     // parallel work without a thread, and the run hung.
     let tmp = tempfile::tempdir().unwrap();
