@@ -10,12 +10,12 @@
 use burn::config::Config;
 use burn::module::Module;
 use burn::nn::conv::{Conv2d, ConvTranspose2d};
-use burn::tensor::{Device, Tensor, activation};
+use burn::tensor::{Device, Tensor};
 
 use super::flops::Convolutions;
 use super::layers::{BatchNorm2d, WeightInit};
 use crate::backends::cpu::conv4;
-use crate::backends::cpu::leaky_relu;
+use crate::backends::cpu::{Squash, leaky_relu, squash};
 
 /// Configuration shared by [`PaperGenerator`] and [`PaperDiscriminator`].
 #[derive(Config, Debug)]
@@ -151,7 +151,7 @@ impl PaperGenerator {
         let x = self.decoder.iter().fold(x, |x, l| {
             l.bn.forward_act(conv4::forward_transposed(&l.conv, x), 0.0)
         });
-        activation::sigmoid(conv4::forward_transposed(&self.last, x))
+        squash(conv4::forward_transposed(&self.last, x), Squash::Sigmoid)
     }
 
     /// The convolutions of a forward pass over one `size` x `size` image ([`Convolutions`]).

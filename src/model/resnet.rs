@@ -12,12 +12,12 @@
 use burn::config::Config;
 use burn::module::Module;
 use burn::nn::{InstanceNorm, InstanceNormConfig, conv::Conv2d};
-use burn::tensor::{Device, Tensor, activation};
+use burn::tensor::{Device, Tensor};
 
 use super::flops::Convolutions;
 use super::layers::WeightInit;
-use crate::backends::cpu::instance_norm_act;
 use crate::backends::cpu::padded_conv::{self, ConvSpec, Padding};
+use crate::backends::cpu::{Squash, instance_norm_act, squash};
 use crate::error::Error;
 
 /// Configuration of [`ResNetGenerator`].
@@ -192,7 +192,10 @@ impl ResNetGenerator {
         // -> [b, w, s, s]
         let x = self.ups.iter().fold(x, |x, up| up.forward(x, UP, true));
         // -> [b, c, s, s]
-        activation::tanh(padded_conv::forward(&self.head, x, reflected(3)))
+        squash(
+            padded_conv::forward(&self.head, x, reflected(3)),
+            Squash::Tanh,
+        )
     }
 
     /// The convolutions of a forward pass over one `size` x `size` image ([`Convolutions`]).

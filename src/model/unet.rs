@@ -11,13 +11,13 @@ use burn::nn::{
     Dropout, DropoutConfig, InstanceNorm, InstanceNormConfig, LeakyRelu, LeakyReluConfig,
     conv::{Conv2d, ConvTranspose2d},
 };
-use burn::tensor::{Device, Tensor, activation};
+use burn::tensor::{Device, Tensor};
 
 use super::flops::Convolutions;
 use super::layers::WeightInit;
 use crate::backends::cpu::conv4;
 use crate::backends::cpu::upsample2x_conv4;
-use crate::backends::cpu::{instance_norm_act, leaky_relu};
+use crate::backends::cpu::{Squash, instance_norm_act, leaky_relu, squash};
 
 /// Configuration of [`UNetGenerator`].
 #[derive(Config, Debug)]
@@ -187,7 +187,10 @@ impl UNetGenerator {
         }
         // = self.head.forward(upsample_nearest2x(x)), without building the upsampled image.
         let bias = self.head.bias.as_ref().map(|b| b.val());
-        activation::tanh(upsample2x_conv4(x, self.head.weight.val(), bias))
+        squash(
+            upsample2x_conv4(x, self.head.weight.val(), bias),
+            Squash::Tanh,
+        )
     }
 
     /// The convolutions of a forward pass over one `size` x `size` image ([`Convolutions`]).
