@@ -9,21 +9,32 @@
 //! memory unchanged (BENCHMARKS.md). A user's own `MALLOC_MMAP_THRESHOLD_` or
 //! `MALLOC_TRIM_THRESHOLD_` takes precedence.
 //!
+//! One arena for all threads: the command runs on one of rayon's workers (`crate::threads`),
+//! and a thread other than the main one allocates from an arena of its own, made of 64 MB
+//! `mmap`-ed heaps, which kept less of what was freed: the unet bench's page faults went from
+//! 272,000 to 437,000 when the command moved to a worker, and back to 269,000 with one arena
+//! (BENCHMARKS.md, change 16). The tensors are allocated by the thread that runs the command;
+//! the parallel tasks write into them, so one arena's lock is hardly contended. A user's own
+//! `MALLOC_ARENA_MAX` takes precedence.
+//!
 //! The binary calls [`tune`] first thing in `main`, and so do the timing programs of
 //! `examples/`, so that what they time is what the binary runs.
 
 /// Applies the settings, unless the environment already sets them (glibc on Linux only).
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 pub fn tune() {
-    let user_set = ["MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_"]
-        .iter()
-        .any(|name| std::env::var_os(name).is_some());
-    if user_set {
+    let user_set = |names: &[&str]| names.iter().any(|name| std::env::var_os(name).is_some());
+    // SAFETY (both blocks): `mallopt` only changes the allocator's parameters; it is called
+    // first thing in `main` (the binary's and the timing examples'), before any other thread
+    // exists. A rejected value leaves glibc's default in place.
+    if !user_set(&["MALLOC_ARENA_MAX"]) {
+        unsafe {
+            libc::mallopt(libc::M_ARENA_MAX, 1);
+        }
+    }
+    if user_set(&["MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_"]) {
         return;
     }
-    // SAFETY: `mallopt` only changes the allocator's parameters; it is called first thing in
-    // `main` (the binary's and the timing examples'), before any other thread exists. A
-    // rejected value leaves glibc's default in place.
     unsafe {
         // glibc before 2.35 caps the threshold at 32 MB (half its heap size).
         if libc::mallopt(libc::M_MMAP_THRESHOLD, 256 << 20) == 0 {
