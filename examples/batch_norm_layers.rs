@@ -30,12 +30,8 @@ fn step(inputs: &[Tensor<4>; 1], params: &[Tensor<1>; 2], slope: f64, fused: boo
     black_box((x.grad(&grads), weight.grad(&grads), bias.grad(&grads)));
 }
 
-/// With the binary's allocator settings and on one of rayon's workers, as the binary runs:
-/// what is timed is what `discogan` runs.
 fn main() -> anyhow::Result<()> {
-    discogan::malloc::tune();
-    discogan::threads::on_worker(run)?;
-    Ok(())
+    timing::as_the_binary(run)
 }
 
 fn run() {

@@ -27,11 +27,8 @@ fn burn_conv_transpose(x: Tensor<4>, w: Tensor<4>, b: Option<Tensor<1>>) -> Tens
     conv_transpose2d(x, w, b, options)
 }
 
-/// With the binary's allocator settings and on one of rayon's workers, as the binary runs:
-/// what is timed is what `discogan` runs.
 fn main() -> anyhow::Result<()> {
-    discogan::malloc::tune();
-    discogan::threads::on_worker(run)?
+    timing::as_the_binary(run)?
 }
 
 fn run() -> anyhow::Result<()> {

@@ -19,11 +19,8 @@ use discogan::model::{Architecture, ModelConfig};
 mod timing;
 use timing::best_ms;
 
-/// With the binary's allocator settings and on one of rayon's workers, as the binary runs:
-/// what is timed is what `discogan` runs.
 fn main() -> anyhow::Result<()> {
-    discogan::malloc::tune();
-    discogan::threads::on_worker(run)?
+    timing::as_the_binary(run)?
 }
 
 /// The four timings of one network, in milliseconds.

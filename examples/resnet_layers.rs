@@ -22,11 +22,8 @@ fn random(shape: [usize; 4], device: &Device) -> Tensor<4> {
     Tensor::random(shape, Distribution::Uniform(-1.0, 1.0), device)
 }
 
-/// With the binary's allocator settings and on one of rayon's workers, as the binary runs:
-/// what is timed is what `discogan` runs.
 fn main() -> anyhow::Result<()> {
-    discogan::malloc::tune();
-    discogan::threads::on_worker(run)?
+    timing::as_the_binary(run)?
 }
 
 fn run() -> anyhow::Result<()> {

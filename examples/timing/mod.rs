@@ -13,3 +13,10 @@ pub fn best_ms(runs: usize, mut f: impl FnMut()) -> f64 {
         })
         .fold(f64::INFINITY, f64::min)
 }
+
+/// Runs `run` as the binary runs its command: with its allocator settings and on one of
+/// rayon's workers, so that what is timed is what `discogan` runs.
+pub fn as_the_binary<R: Send>(run: impl FnOnce() -> R + Send) -> anyhow::Result<R> {
+    discogan::malloc::tune();
+    Ok(discogan::threads::on_worker(run)?)
+}

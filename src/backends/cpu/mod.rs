@@ -1,9 +1,10 @@
 //! The `flex` (CPU) backend's hand-written operations: the 4x4 stride-2 convolutions
 //! ([`conv4`]), InstanceNorm + activation (+ dropout) ([`norm_act`]), the U-Net's head
 //! ([`upsample2x_conv4`]), BatchNorm + activation ([`batch_norm_act_train`],
-//! [`batch_norm_act_eval`]), the generators' output activations ([`squash`]), the ResNet's convolutions with their padding or upsampling
-//! ([`padded_conv`]) and Adam in one pass ([`FusedAdam`]); the convolutions' matrix products
-//! call the `gemm` crate into buffers of their own (`gemm.rs`). Each checks whether its fast
+//! [`batch_norm_act_eval`]), the generators' output activations ([`squash`]), the ResNet's
+//! convolutions with their padding or upsampling ([`padded_conv`]) and Adam in one pass
+//! ([`FusedAdam`]); the convolutions' matrix products call the `gemm` crate into buffers of
+//! their own (`gemm.rs`); element-wise maps are `buffers.rs`'s. Each checks whether its fast
 //! path applies (`f32` tensors on `flex`) and otherwise composes burn's operations, so every
 //! other backend (wgpu, cuda) runs burn's.
 

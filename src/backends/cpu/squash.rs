@@ -3,8 +3,8 @@
 //!
 //! burn-flex runs element-wise operations on one thread below 4 M values, and burn's autodiff
 //! composes tanh's backward pass from five of them (tanh of the input again, square, negate,
-//! add one, multiply): 5.4 ms forward + backward for a batch of 8 RGB 64 px images, against
-//! about 0.3 ms here (2-core AMD EPYC). Both backward passes need only the output (tanh' =
+//! add one, multiply): 3.8-5.3 ms forward + backward for a batch of 8 RGB 64 px images, against
+//! 1.5 ms here (sigmoid 1.8 against 0.6; 2-core AMD EPYC, BENCHMARKS.md change 17). Both backward passes need only the output (tanh' =
 //! 1 - y², sigmoid' = y (1 - y)), which is kept. The formulas are burn-flex's, so the values
 //! are the same. Other backends run burn's.
 
@@ -17,13 +17,9 @@ use burn::backend::autodiff::{
 use burn::backend::flex::FlexTensor;
 use burn::backend::{Backend, Dispatch, Flex, backend_extension, tensor::FloatTensor};
 use burn::tensor::{Tensor, activation};
-use rayon::prelude::*;
 
-use super::buffers::{contiguous, tensor_like, values};
+use super::buffers::{contiguous, par_map, par_map2, tensor_like, values};
 use super::is_cpu_f32;
-
-/// Values per parallel task.
-const TASK: usize = 1 << 14;
 
 /// Which function.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -79,19 +75,10 @@ pub fn squash(x: Tensor<4>, function: Squash) -> Tensor<4> {
     ))
 }
 
-/// `out[i] = f(x[i])`, in parallel.
-fn map(x: &[f32], f: impl Fn(f32) -> f32 + Sync) -> Vec<f32> {
-    let mut out = vec![0.0; x.len()];
-    out.par_chunks_mut(TASK)
-        .zip(x.par_chunks(TASK))
-        .for_each(|(out, x)| out.iter_mut().zip(x).for_each(|(o, &x)| *o = f(x)));
-    out
-}
-
 impl SquashBackend for Flex {
     fn squash(x: FlexTensor, function: Squash) -> FlexTensor {
         let x = contiguous(x);
-        tensor_like(&x, map(&values(&x), |v| function.apply(v)))
+        tensor_like(&x, par_map(&values(&x), |v| function.apply(v)))
     }
 }
 
@@ -124,16 +111,10 @@ impl Backward<Flex, 1> for SquashBackward {
         let [parent] = ops.parents;
         if let Some(parent) = parent {
             let (out, function) = ops.state;
-            let (grad_values, out) = (values(&grad), contiguous(out));
-            let out = values(&out);
-            let mut gx = vec![0.0; grad_values.len()];
-            gx.par_chunks_mut(TASK)
-                .zip(grad_values.par_chunks(TASK).zip(out.par_chunks(TASK)))
-                .for_each(|(gx, (g, y))| {
-                    for ((gx, &g), &y) in gx.iter_mut().zip(g).zip(y) {
-                        *gx = function.backward(g, y);
-                    }
-                });
+            let out = contiguous(out);
+            let gx = par_map2(&values(&grad), &values(&out), |g, y| {
+                function.backward(g, y)
+            });
             grads.register::<Flex>(parent.id, tensor_like(&grad, gx));
         }
     }

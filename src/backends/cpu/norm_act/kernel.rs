@@ -13,6 +13,7 @@
 
 use rayon::prelude::*;
 
+use super::super::buffers::{par_map, par_map2};
 use crate::rng::stream_value;
 
 /// Values per parallel task: planes are grouped so that each task has about this many (the
@@ -222,30 +223,14 @@ pub fn backward(
 
 /// LeakyReLU alone (the blocks without a norm): `x * (x > 0 ? 1 : slope)`, in parallel.
 pub fn activate(x: &[f32], slope: f32) -> Vec<f32> {
-    let mut out = vec![0.0; x.len()];
-    out.par_chunks_mut(TASK)
-        .zip(x.par_chunks(TASK))
-        .for_each(|(out, x)| {
-            for (o, &x) in out.iter_mut().zip(x) {
-                *o = x * activation_slope(x, slope);
-            }
-        });
-    out
+    par_map(x, |x| x * activation_slope(x, slope))
 }
 
 /// [`activate`]'s input gradient from its output: for `slope >= 0` the output is positive
 /// exactly where the input is, so the output (which the next layer keeps anyway) is all the
 /// backward pass needs.
 pub fn activate_backward(grad: &[f32], out: &[f32], slope: f32) -> Vec<f32> {
-    let mut gx = vec![0.0; grad.len()];
-    gx.par_chunks_mut(TASK)
-        .zip(grad.par_chunks(TASK).zip(out.par_chunks(TASK)))
-        .for_each(|(gx, (g, out))| {
-            for ((gx, &g), &o) in gx.iter_mut().zip(g).zip(out) {
-                *gx = g * activation_slope(o, slope);
-            }
-        });
-    gx
+    par_map2(grad, out, |g, o| g * activation_slope(o, slope))
 }
 
 #[cfg(test)]
